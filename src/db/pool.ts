@@ -1,0 +1,58 @@
+import pg from 'pg';
+import { PushcdcError } from '../errors.ts';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+// int8 and numeric stay strings (pg's default): JavaScript numbers would round them.
+// json/jsonb are parsed by pg already; timestamps are kept as text so nothing shifts by time zone.
+const TIMESTAMP_OIDS = [1114, 1184, 1082];
+for (const oid of TIMESTAMP_OIDS) pg.types.setTypeParser(oid, (value: string) => value);
+
+export function createPool(connectionString: string, options: { max?: number; application?: string } = {}): Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max ?? 8,
+    application_name: options.application ?? 'pushcdc',
+  });
+  // An idle client losing its connection must not crash the process; the next checkout reconnects.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Runs `work` inside BEGIN/COMMIT, rolling back on any error. */
+export async function inTransaction<T>(
+  pool: Pool,
+  work: (client: PoolClient) => Promise<T>,
+  begin = 'BEGIN',
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query(begin);
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** Connects once to tell a clear story when the database is unreachable. */
+export async function checkConnection(pool: Pool, what: string): Promise<void> {
+  try {
+    await pool.query('SELECT 1');
+  } catch (err) {
+    throw new PushcdcError('DATABASE', `cannot connect to ${what}: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,25 @@
+import type { Env, InstanceNames } from '../config/env.ts';
+import type { Broker } from '../broker/broker.ts';
+import type { Pool } from '../db/pool.ts';
+import type { Logger } from '../log.ts';
+
+/** Everything a role of `pushcdc start` is given. Roles share the pool and the broker connection. */
+export interface EngineContext {
+  dir: string;
+  env: Env;
+  names: InstanceNames;
+  databaseUrl: string;
+  pool: Pool;
+  broker: Broker;
+  logger: Logger;
+}
+
+export type RoleName = 'capture' | 'dispatch' | 'commerce' | 'webhooks';
+
+/** A started role. `stop` drains: finishes in-flight work, acknowledges it, releases resources. */
+export interface RunningRole {
+  name: RoleName;
+  stop(): Promise<void>;
+}
+
+export type RoleStarter = (ctx: EngineContext) => Promise<RunningRole>;
