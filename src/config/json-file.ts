@@ -1,0 +1,181 @@
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { z } from 'zod';
+import type { Problem } from '../errors.ts';
+
+/**
+ * Reading the JSON files users write (inquiries, destinations, stores) with errors that point into
+ * the file: `file:line:col: message`, where line/col come from the parser or from locating the
+ * offending field in the text.
+ */
+export interface JsonFile {
+  /** Path as shown to the user: --dir joined with the relative path. */
+  file: string;
+  text: string;
+  value: unknown;
+}
+
+export function lineColAt(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const lines = before.split('\n');
+  return { line: lines.length, col: (lines.at(-1)?.length ?? 0) + 1 };
+}
+
+/** Parses JSON text; a syntax error becomes a Problem at the position the parser reports. */
+export function parseJsonText(file: string, text: string): { value: unknown } | { problem: Problem } {
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch (err) {
+    const message = (err as Error).message;
+    const position = /position (\d+)/.exec(message);
+    const at = position ? lineColAt(text, Number(position[1])) : undefined;
+    return { problem: { file, line: at?.line, col: at?.col, message: `not valid JSON: ${message}` } };
+  }
+}
+
+export async function readJsonFile(file: string): Promise<JsonFile | { problem: Problem }> {
+  const text = await readFile(file, 'utf8');
+  const parsed = parseJsonText(file, text);
+  return 'problem' in parsed ? parsed : { file, text, value: parsed.value };
+}
+
+/** Files of one kind in `<dir>/<folder>`, sorted; a missing folder is an empty list. */
+export async function listFiles(dir: string, folder: string, extensions: string[]): Promise<string[]> {
+  const where = path.join(dir, folder);
+  let names: string[];
+  try {
+    names = await readdir(where);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names
+    .filter((n) => extensions.some((e) => n.endsWith(e)))
+    .sort()
+    .map((n) => path.join(where, n));
+}
+
+/**
+ * Offsets of every value in a JSON text by path (`inquiries[1].fields`): the position of its key for
+ * object members, of the value itself for array elements. The text must already parse as JSON.
+ */
+export function jsonPathOffsets(text: string): Map<string, number> {
+  const offsets = new Map<string, number>();
+  let i = 0;
+  const skipWs = () => {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+  };
+  const readString = (): string => {
+    const start = i;
+    i++;
+    while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    i++;
+    return JSON.parse(text.slice(start, i)) as string;
+  };
+  const value = (pathText: string): void => {
+    skipWs();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      skipWs();
+      while (text[i] !== '}' && i < text.length) {
+        skipWs();
+        const keyAt = i;
+        const key = readString();
+        const child = pathText ? `${pathText}.${key}` : key;
+        offsets.set(child, keyAt);
+        skipWs();
+        i++; // colon
+        value(child);
+        skipWs();
+        if (text[i] === ',') i++;
+        skipWs();
+      }
+      i++;
+    } else if (c === '[') {
+      i++;
+      skipWs();
+      let index = 0;
+      while (text[i] !== ']' && i < text.length) {
+        skipWs();
+        const child = `${pathText}[${index++}]`;
+        offsets.set(child, i);
+        value(child);
+        skipWs();
+        if (text[i] === ',') i++;
+        skipWs();
+      }
+      i++;
+    } else if (c === '"') {
+      readString();
+    } else {
+      while (i < text.length && !/[\s,\]}]/.test(text[i]!)) i++;
+    }
+  };
+  value('');
+  return offsets;
+}
+
+/** Position of a JSON path in the text, or of its nearest existing parent. */
+export function locatePath(text: string, jsonPath: readonly PropertyKey[]): { line: number; col: number } | undefined {
+  let offsets: Map<string, number>;
+  try {
+    offsets = jsonPathOffsets(text);
+  } catch {
+    return undefined;
+  }
+  for (let n = jsonPath.length; n > 0; n--) {
+    const at = offsets.get(formatPath(jsonPath.slice(0, n)));
+    if (at !== undefined) return lineColAt(text, at);
+  }
+  return undefined;
+}
+
+/** Finds a string value (e.g. an unknown alias) in the text, for errors about values. */
+export function locateValue(text: string, value: string, after = 0): { line: number; col: number } | undefined {
+  const at = text.indexOf(JSON.stringify(value), after);
+  return at < 0 ? undefined : lineColAt(text, at);
+}
+
+export function formatPath(jsonPath: readonly PropertyKey[]): string {
+  return jsonPath.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '');
+}
+
+/** zod issues as Problems naming the field, positioned where the field is in the file. */
+export function zodProblems(file: string, text: string, error: z.ZodError): Problem[] {
+  return error.issues.map((issue) => {
+    const at = locatePath(text, issue.path);
+    const field = formatPath(issue.path);
+    return { file, line: at?.line, col: at?.col, message: field ? `${field}: ${issue.message}` : issue.message };
+  });
+}
+
+/**
+ * Replaces `${NAME}` in every string value from the environment. A variable that is not set is a
+ * Problem naming it (secrets stay out of files, and a typo must not become an empty header).
+ */
+export function substituteEnv(
+  value: unknown,
+  file: string,
+  text: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { value: unknown; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') {
+      return v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
+        const replacement = env[name];
+        if (replacement === undefined) {
+          const at = locateValue(text, v) ?? lineColAt(text, text.indexOf(whole));
+          problems.push({ file, line: at.line, col: at.col, message: `environment variable ${name} is not set (used as \${${name}})` });
+          return whole;
+        }
+        return replacement;
+      });
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return { value: walk(value), problems };
+}
