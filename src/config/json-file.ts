@@ -39,6 +39,12 @@ export async function readJsonFile(file: string): Promise<JsonFile | { problem: 
   return 'problem' in parsed ? parsed : { file, text, value: parsed.value };
 }
 
+/** A path as shown in messages: relative when under the current folder, else absolute. */
+export function displayPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
+}
+
 /** Files of one kind in `<dir>/<folder>`, sorted; a missing folder is an empty list. */
 export async function listFiles(dir: string, folder: string, extensions: string[]): Promise<string[]> {
   const where = path.join(dir, folder);

@@ -1,0 +1,77 @@
+import path from 'node:path';
+import { z } from 'zod';
+import type { Problem } from '../errors.ts';
+import { displayPath, listFiles, readJsonFile, substituteEnv, zodProblems } from './json-file.ts';
+
+/**
+ * Store files (`stores/<name>.json`, SPEC section 7): one storefront binding each.
+ * Entity names are the ERP's commerce entities; the Commerce Push Destination maps inquiries to them.
+ */
+export const ENTITY_NAMES = [
+  'Customer',
+  'CustomerLocation',
+  'StockItem',
+  'NonStockItem',
+  'ProductAvailability',
+  'SalesOrder',
+  'Shipment',
+  'SalesCategory',
+  'PriceList',
+] as const;
+export type EntityName = (typeof ENTITY_NAMES)[number];
+
+export const storeEntitySchema = z
+  .object({
+    active: z.boolean().default(true),
+    direction: z.enum(['export', 'import', 'bidirectional']),
+    realtimeMode: z.enum(['prepare', 'prepare-and-process']).default('prepare'),
+    primarySystem: z.enum(['erp', 'external']).default('erp'),
+    maxFailedAttempts: z.number().int().min(1).max(100).default(5),
+  })
+  .strict();
+
+export const storeSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'use letters, digits, _ . -' }),
+    connector: z.enum(['bigcommerce', 'shopify']),
+    active: z.boolean().default(true),
+    baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }),
+    accessToken: z.string().min(1).optional(),
+    /** Shared secret: the `validation` value BigCommerce echoes, the HMAC key for Shopify. */
+    webhookSecret: z.string().min(1).optional(),
+    entities: z.partialRecord(z.enum(ENTITY_NAMES), storeEntitySchema),
+  })
+  .strict();
+
+export type StoreEntityConfig = z.infer<typeof storeEntitySchema>;
+export type StoreConfig = z.infer<typeof storeSchema> & { file: string };
+
+export async function loadStores(
+  dir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ stores: StoreConfig[]; problems: Problem[] }> {
+  const stores: StoreConfig[] = [];
+  const problems: Problem[] = [];
+  for (const file of await listFiles(dir, 'stores', ['.json'])) {
+    const shown = displayPath(file);
+    const read = await readJsonFile(shown);
+    if ('problem' in read) {
+      problems.push(read.problem);
+      continue;
+    }
+    const substituted = substituteEnv(read.value, shown, read.text, env);
+    problems.push(...substituted.problems);
+    const parsed = storeSchema.safeParse(substituted.value);
+    if (!parsed.success) {
+      problems.push(...zodProblems(shown, read.text, parsed.error));
+      continue;
+    }
+    const expected = path.basename(file, '.json');
+    if (parsed.data.name !== expected) {
+      problems.push({ file: shown, message: `name: "${parsed.data.name}" must match the file name "${expected}"` });
+      continue;
+    }
+    stores.push({ ...parsed.data, file: shown });
+  }
+  return { stores, problems };
+}
