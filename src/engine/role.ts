@@ -2,6 +2,7 @@ import type { Env, InstanceNames } from '../config/env.ts';
 import type { Broker } from '../broker/broker.ts';
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
+import type { InquiryCatalog } from '../inquiry/catalog.ts';
 
 /** Everything a role of `pushcdc start` is given. Roles share the pool and the broker connection. */
 export interface EngineContext {
@@ -12,6 +13,8 @@ export interface EngineContext {
   pool: Pool;
   broker: Broker;
   logger: Logger;
+  /** The compiled inquiries' names and result columns, loaded once at start. */
+  catalog: InquiryCatalog;
 }
 
 export type RoleName = 'capture' | 'dispatch' | 'commerce' | 'webhooks';
