@@ -245,8 +245,7 @@ describe('sample schema', () => {
               EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p') AS has_pk,
               c.relreplident AS replica_identity
          FROM pg_class c
-        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-`,
+        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')`,
     );
     expect(rows.map((r) => r.name).sort()).toEqual(SAMPLE_TABLES);
     expect(rows.filter((r) => !r.has_pk).map((r) => r.name)).toEqual([]);
