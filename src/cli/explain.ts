@@ -1,10 +1,25 @@
 import type { Command } from 'commander';
-import { notBuilt } from './not-built.ts';
+import { PushcdcError, ProblemsError } from '../errors.ts';
+import { explainInquiry } from '../inquiry/explain.ts';
+import { loadInquiries, readInquirySources } from '../inquiry/load.ts';
+import { withContext, type DirOption } from './context.ts';
 
 export function registerExplain(program: Command): void {
   program
     .command('explain <inquiry>')
     .description('root table, tables and their key columns, join tree, tracked columns, generated SQL')
     .option('--dir <path>', 'folder holding inquiries/, destinations/, stores/', '.')
-    .action(() => notBuilt('pushcdc explain'));
+    .action(async (name: string, options: DirOption) => {
+      await withContext(options, async (ctx) => {
+        const { inquiries, problems } = await loadInquiries(ctx.pool, ctx.dir, { only: name });
+        const inquiry = inquiries[0];
+        if (!inquiry) {
+          const mine = problems.filter((p) => p.file.includes(name));
+          if (mine.length > 0) throw new ProblemsError(mine);
+          const known = (await readInquirySources(ctx.dir)).sources.map((s) => s.name).sort();
+          throw new PushcdcError('NOT_FOUND', `no inquiry named "${name}"; known: ${known.join(', ') || '(none)'}`);
+        }
+        process.stdout.write(`${explainInquiry(inquiry, ctx.names.viewSchema)}\n`);
+      });
+    });
 }

@@ -21,15 +21,21 @@ export function lineColAt(text: string, offset: number): { line: number; col: nu
   return { line: lines.length, col: (lines.at(-1)?.length ?? 0) + 1 };
 }
 
-/** Parses JSON text; a syntax error becomes a Problem at the position the parser reports. */
+/** Parses JSON text; a syntax error becomes a Problem at the line and column where it is. */
 export function parseJsonText(file: string, text: string): { value: unknown } | { problem: Problem } {
   try {
     return { value: JSON.parse(text) as unknown };
   } catch (err) {
-    const message = (err as Error).message;
-    const position = /position (\d+)/.exec(message);
-    const at = position ? lineColAt(text, Number(position[1])) : undefined;
-    return { problem: { file, line: at?.line, col: at?.col, message: `not valid JSON: ${message}` } };
+    try {
+      jsonPathOffsets(text);
+    } catch (located) {
+      if (located instanceof JsonSyntaxError) {
+        const at = lineColAt(text, located.offset);
+        return { problem: { file, line: at.line, col: at.col, message: `not valid JSON: ${located.message}` } };
+      }
+      throw located;
+    }
+    return { problem: { file, message: `not valid JSON: ${(err as Error).message}` } };
   }
 }
 
@@ -61,22 +67,53 @@ export async function listFiles(dir: string, folder: string, extensions: string[
     .map((n) => path.join(where, n));
 }
 
+export class JsonSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
 /**
  * Offsets of every value in a JSON text by path (`inquiries[1].fields`): the position of its key for
- * object members, of the value itself for array elements. The text must already parse as JSON.
+ * object members, of the value itself for array elements. Strict: a syntax error throws
+ * JsonSyntaxError at its offset (Node's JSON.parse does not always say where).
  */
 export function jsonPathOffsets(text: string): Map<string, number> {
   const offsets = new Map<string, number>();
   let i = 0;
+  const fail = (message: string): never => {
+    throw new JsonSyntaxError(message, i);
+  };
   const skipWs = () => {
-    while (i < text.length && /\s/.test(text[i]!)) i++;
+    while (i < text.length && /[ \t\r\n]/.test(text[i]!)) i++;
+  };
+  const expect = (c: string, what: string) => {
+    skipWs();
+    if (text[i] !== c) fail(i >= text.length ? `unexpected end of file, expected ${what}` : `expected ${what}, found ${JSON.stringify(text[i])}`);
+    i++;
   };
   const readString = (): string => {
     const start = i;
+    if (text[i] !== '"') fail(`expected a string in double quotes, found ${JSON.stringify(text[i] ?? 'end of file')}`);
     i++;
-    while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === '\n') fail('unterminated string');
+      i += text[i] === '\\' ? 2 : 1;
+    }
+    if (i >= text.length) {
+      i = start;
+      fail('unterminated string');
+    }
     i++;
-    return JSON.parse(text.slice(start, i)) as string;
+    try {
+      return JSON.parse(text.slice(start, i)) as string;
+    } catch {
+      i = start;
+      return fail('invalid escape in string');
+    }
   };
   const value = (pathText: string): void => {
     skipWs();
@@ -84,41 +121,57 @@ export function jsonPathOffsets(text: string): Map<string, number> {
     if (c === '{') {
       i++;
       skipWs();
-      while (text[i] !== '}' && i < text.length) {
+      if (text[i] === '}') {
+        i++;
+        return;
+      }
+      for (;;) {
         skipWs();
         const keyAt = i;
         const key = readString();
         const child = pathText ? `${pathText}.${key}` : key;
         offsets.set(child, keyAt);
-        skipWs();
-        i++; // colon
+        expect(':', '":" after the key');
         value(child);
         skipWs();
-        if (text[i] === ',') i++;
-        skipWs();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        expect('}', '"," or "}"');
+        return;
       }
-      i++;
     } else if (c === '[') {
       i++;
       skipWs();
-      let index = 0;
-      while (text[i] !== ']' && i < text.length) {
+      if (text[i] === ']') {
+        i++;
+        return;
+      }
+      for (let index = 0; ; index++) {
         skipWs();
-        const child = `${pathText}[${index++}]`;
+        const child = `${pathText}[${index}]`;
         offsets.set(child, i);
         value(child);
         skipWs();
-        if (text[i] === ',') i++;
-        skipWs();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        expect(']', '"," or "]"');
+        return;
       }
-      i++;
     } else if (c === '"') {
       readString();
     } else {
-      while (i < text.length && !/[\s,\]}]/.test(text[i]!)) i++;
+      const m = /^(-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i, i + 400));
+      if (!m) fail(i >= text.length ? 'unexpected end of file, expected a value' : `expected a value, found ${JSON.stringify(text[i])}`);
+      i += m![0].length;
     }
   };
   value('');
+  skipWs();
+  if (i < text.length) fail(`unexpected ${JSON.stringify(text[i])} after the end of the JSON value`);
   return offsets;
 }
 
@@ -149,10 +202,16 @@ export function formatPath(jsonPath: readonly PropertyKey[]): string {
 
 /** zod issues as Problems naming the field, positioned where the field is in the file. */
 export function zodProblems(file: string, text: string, error: z.ZodError): Problem[] {
-  return error.issues.map((issue) => {
-    const at = locatePath(text, issue.path);
-    const field = formatPath(issue.path);
-    return { file, line: at?.line, col: at?.col, message: field ? `${field}: ${issue.message}` : issue.message };
+  return error.issues.flatMap((issue) => {
+    // An unknown key is reported on its parent; name and locate each key itself.
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    return keys.map((key) => {
+      const path = key === undefined ? issue.path : [...issue.path, key];
+      const at = locatePath(text, path);
+      const field = formatPath(path);
+      const message = key === undefined ? issue.message : 'unknown field (not part of this file kind)';
+      return { file, line: at?.line, col: at?.col, message: field ? `${field}: ${message}` : message };
+    });
   });
 }
 

@@ -1,0 +1,50 @@
+import type { CompiledInquiry } from './compile.ts';
+import { viewStatements } from './views.ts';
+
+/** The human-readable account of a compiled inquiry that `pushcdc explain` prints. */
+export function explainInquiry(inquiry: CompiledInquiry, schema: string): string {
+  const lines: string[] = [];
+  const root = inquiry.tables[0]!;
+  const qualified = (t: (typeof inquiry.tables)[number]) => `${t.info.schema}.${t.info.name}`;
+  lines.push(`Inquiry: ${inquiry.name}  (${inquiry.file})`);
+  lines.push(`Root table: ${qualified(root)} (alias ${root.alias}), key ${root.info.keyColumns.map((k) => k.name).join(', ')}`);
+  lines.push('');
+  lines.push('Tables and their key columns:');
+  for (const t of inquiry.tables) {
+    const keys = t.info.keyColumns.map((k) => `${k.name} ${k.type}`).join(', ');
+    const join = t.join === 'root' ? 'root' : t.join === 'left' ? 'LEFT JOIN' : 'INNER JOIN';
+    lines.push(`  ${t.alias.padEnd(6)} ${qualified(t).padEnd(32)} ${join.padEnd(10)} key (${keys})  hidden ${t.hiddenKeys.join(', ')}`);
+  }
+  lines.push('');
+  lines.push('Join tree:');
+  const children = (alias: string | null) => inquiry.tables.filter((t) => t.parent === alias && t !== root);
+  const draw = (alias: string, prefix: string) => {
+    const kids = children(alias);
+    kids.forEach((k, i) => {
+      const last = i === kids.length - 1;
+      lines.push(`${prefix}${last ? '└─' : '├─'} ${k.join === 'left' ? 'LEFT' : 'INNER'} JOIN ${qualified(k)} ${k.alias}`);
+      draw(k.alias, `${prefix}${last ? '   ' : '│  '}`);
+    });
+  };
+  lines.push(`  ${qualified(root)} ${root.alias}`);
+  draw(root.alias, '  ');
+  for (const orphan of children(null)) lines.push(`  (joined to every row) ${qualified(orphan)} ${orphan.alias}`);
+  lines.push('');
+  lines.push('Tracked columns (a change to another column cannot change the result):');
+  for (const t of inquiry.tables) lines.push(`  ${t.alias}: ${t.trackedColumns.join(', ')}`);
+  lines.push('');
+  lines.push('Result columns:');
+  for (const c of inquiry.resultColumns) lines.push(`  ${c.name}  ${c.type}${c.json === 'plain' ? '' : '  (exact: a string when a double would round it)'}`);
+  lines.push('');
+  lines.push(
+    inquiry.supportSql
+      ? `Diff: by root key; ${inquiry.whereReadsRootOnly ? 'inner joins' : 'the WHERE condition reads joined tables'}, so a keys-only support view (all LEFT JOINs) is stored too, to find the rows a change removes`
+      : 'Diff: by root key; left joins and a root-only WHERE: the result view alone finds every affected row',
+  );
+  if (inquiry.droppedOrderBy) lines.push('Note: ORDER BY is ignored (a watched result has no order)');
+  if (inquiry.parsedBy === 'postgresql') lines.push('Note: node-sql-parser could not read this SQL; PostgreSQL accepted it, and the catalog checks applied');
+  lines.push('');
+  lines.push('Generated SQL:');
+  for (const s of viewStatements(inquiry, schema)) lines.push(`${s};`, '');
+  return lines.join('\n');
+}
