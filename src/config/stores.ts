@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import type { Problem } from '../errors.ts';
+import { ProblemsError, PushcdcError, type Problem } from '../errors.ts';
 import { displayPath, listFiles, readJsonFile, substituteEnv, zodProblems } from './json-file.ts';
 
 /**
@@ -39,6 +39,17 @@ export const storeSchema = z
     accessToken: z.string().min(1).optional(),
     /** Shared secret: the `validation` value BigCommerce echoes, the HMAC key for Shopify. */
     webhookSecret: z.string().min(1).optional(),
+    /**
+     * The public base URL the storefront calls back (`https://erp.example.com`); webhooks go to
+     * `<webhookBaseUrl>/commerce/webhook`. Unset: `http://<this host>:<PUSHCDC_HTTP_PORT>`.
+     */
+    webhookBaseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+    /** BigCommerce inventory location that availability is written to (multi-location inventory). */
+    inventoryLocationId: z.number().int().min(1).default(1),
+    /** Storefront requests in flight at once for this store (the commerce role's concurrency). */
+    concurrency: z.number().int().min(1).max(64).default(4),
+    /** Longest wait for one storefront request before it counts as failed. */
+    requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
     entities: z.partialRecord(z.enum(ENTITY_NAMES), storeEntitySchema),
   })
   .strict();
@@ -74,4 +85,35 @@ export async function loadStores(
     stores.push({ ...parsed.data, file: shown });
   }
   return { stores, problems };
+}
+
+/** The store named `name`, or a NOT_FOUND error listing the known ones. */
+export function findStore(stores: StoreConfig[], name: string): StoreConfig {
+  const store = stores.find((s) => s.name === name);
+  if (!store) {
+    const known = stores.map((s) => s.name).join(', ') || '(none: no stores/*.json)';
+    throw new PushcdcError('NOT_FOUND', `unknown store "${name}"; known stores: ${known}`);
+  }
+  return store;
+}
+
+/** The entity's settings in a store, or a NOT_FOUND error listing what the store configures. */
+export function findStoreEntity(store: StoreConfig, entity: string): { name: EntityName; config: StoreEntityConfig } {
+  const configured = Object.keys(store.entities) as EntityName[];
+  const name = configured.find((e) => e === entity);
+  const config = name ? store.entities[name] : undefined;
+  if (!name || !config) {
+    throw new PushcdcError(
+      'NOT_FOUND',
+      `unknown entity "${entity}" in store "${store.name}" (${store.file}); configured entities: ${configured.join(', ') || '(none)'}`,
+    );
+  }
+  return { name, config };
+}
+
+/** Loads the stores and fails with every problem when any file is broken. */
+export async function loadStoresOrThrow(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<StoreConfig[]> {
+  const { stores, problems } = await loadStores(dir, env);
+  if (problems.length > 0) throw new ProblemsError(problems);
+  return stores;
 }

@@ -1,0 +1,64 @@
+import type { EntityName, StoreConfig } from '../config/stores.ts';
+import type { CommerceDirection } from './message.ts';
+
+/**
+ * The seams between the commerce role and a storefront (DESIGN "The commerce side", modelled on the
+ * ERP's IConnector / IProcessor): one Connector per storefront kind, one Processor per entity.
+ * Processors map a local record to the storefront's API and back; the role owns sync_status.
+ */
+export type LocalRecord = Record<string, unknown>;
+
+/** What a processor knows about the record's last sync. */
+export interface SyncLink {
+  externId: string | null;
+}
+
+export interface ExportOutcome {
+  externId: string;
+  /** The storefront's modification time after our write (ISO 8601), when it tells. */
+  externModifiedAt: string | null;
+  /** What was sent: stored and hashed, so a later look shows what the storefront got. */
+  sent: unknown;
+  /** A human label of the storefront record (the ERP's "external description"). */
+  description: string;
+  /** `created`, `updated`, or `linked` (an existing storefront record found by its natural key). */
+  operation: 'created' | 'updated' | 'linked';
+}
+
+export interface ImportOutcome {
+  externId: string;
+  externModifiedAt: string | null;
+  /** The storefront record as fetched. */
+  received: unknown;
+  description: string;
+}
+
+export interface Processor {
+  readonly entity: EntityName;
+  /** Storefront webhook scopes/topics the entity imports through; empty: it cannot be imported. */
+  readonly webhookScopes: readonly string[];
+  exportRecord?(record: LocalRecord, link: SyncLink): Promise<ExportOutcome>;
+  /** The storefront's current modification time of a record, to pick the sync direction. */
+  externModifiedAt?(externId: string): Promise<string | null>;
+  /** Fetches what a webhook announced (webhook bodies are thin: a scope and an id). */
+  importRecord?(hook: LocalRecord, link: SyncLink): Promise<ImportOutcome>;
+}
+
+/** Where storefront webhooks call us back, and the values they must echo (SPEC section 7). */
+export interface WebhookTarget {
+  destination: string;
+  headers: { type: string; company: string; validation: string };
+}
+
+export interface Connector {
+  readonly kind: StoreConfig['connector'];
+  supports(entity: EntityName, direction: CommerceDirection): boolean;
+  /** Registers the entity's webhooks (idempotent); returns the storefront's hook ids. */
+  startWebhooks(entity: EntityName, target: WebhookTarget): Promise<string[]>;
+  /** Removes the entity's webhooks that point at the target; returns how many were removed. */
+  stopWebhooks(entity: EntityName, target: WebhookTarget): Promise<number>;
+  processPush(entity: EntityName, record: LocalRecord, link: SyncLink): Promise<ExportOutcome>;
+  processHook(entity: EntityName, hook: LocalRecord, link: SyncLink): Promise<ImportOutcome>;
+  /** Null when the storefront cannot tell (or the processor does not ask). */
+  externModifiedAt(entity: EntityName, externId: string): Promise<string | null>;
+}

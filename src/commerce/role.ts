@@ -1,0 +1,96 @@
+import type { RoleStarter, RunningRole } from '../engine/role.ts';
+import { loadStoresOrThrow } from '../config/stores.ts';
+import { errorMessage } from '../errors.ts';
+import { recordEvent } from '../monitor/events.ts';
+import { recordKey } from './message.ts';
+import { parseCommerceMessage } from './parse-message.ts';
+import { DebouncePipeline, type PipelineStats } from './pipeline.ts';
+import { CommerceWorker, type Outcome } from './worker.ts';
+
+/**
+ * The commerce role of `pushcdc start`: commerceQueue.<instance> → DebouncePipeline → CommerceWorker.
+ *
+ * Prefetch. A message is acknowledged only after its record's delay is over and the record is
+ * written to sync_status, so the broker's prefetch is the number of messages that can wait out the
+ * delay at once; when it is reached the broker stops delivering until something is acknowledged.
+ * Two bounds follow, and we choose prefetch to be the memory bound:
+ *   memory      ≈ prefetch × (one held delivery + its share of an open group)
+ *               (measured: test/commerce/memory.test.ts, see the figures in the issue note);
+ *   throughput  ≤ prefetch / PUSHCDC_DEBOUNCE_MS distinct records per second while every message
+ *               is a different record (same-record messages collapse and cost only their delivery).
+ * AMQP carries prefetch as a 16-bit count, so one consumer holds at most 65,535 messages: with the
+ * default 20 s delay that is ~3,200 distinct records/s per consumer; more needs more consumers
+ * (partitioned commerce queues, DESIGN "Scale beyond one machine") or a shorter delay.
+ *
+ * Stopped real-time sync. Messages of an entity whose real-time export (or import) is not running
+ * are acknowledged without processing, not kept. "Stopped" is the user saying "do not push this
+ * now"; keeping the messages would either pin prefetch (held) or spin (requeued) for as long as the
+ * sync stays stopped, and starting it again would replay a stale backlog the user never asked for.
+ * Records changed while stopped are caught up by a full sync, as in the ERP; changes after
+ * `realtime start` flow again (the role sees a start within RealtimeGate's 1 s cache).
+ *
+ * Drain. stop() cancels the consumer, requeues (nack) the messages still in their delay and waits
+ * for the records being processed: see pipeline.ts.
+ */
+export interface CommerceRoleOptions {
+  /** Unacknowledged messages held at once; default 65,535 (the AMQP maximum). */
+  prefetch?: number;
+  /** Records processed at once; default the largest `concurrency` of the stores (min 4). */
+  concurrency?: number;
+}
+
+export interface RunningCommerce extends RunningRole {
+  stats(): PipelineStats & { outcomes: Partial<Record<Outcome, number>> };
+}
+
+export const MAX_PREFETCH = 65_535;
+
+export function createCommerceRole(options: CommerceRoleOptions = {}): (ctx: Parameters<RoleStarter>[0]) => Promise<RunningCommerce> {
+  return async (ctx) => {
+    const logger = ctx.logger.child({ role: 'commerce' });
+    const stores = await loadStoresOrThrow(ctx.dir, process.env);
+    const worker = new CommerceWorker({ pool: ctx.pool, stores, logger, company: ctx.env.PUSHCDC_COMPANY });
+    const concurrency = options.concurrency ?? Math.max(4, ...stores.map((s) => s.concurrency));
+    const prefetch = Math.min(MAX_PREFETCH, options.prefetch ?? MAX_PREFETCH);
+    const pipeline = new DebouncePipeline({
+      debounceMs: ctx.env.PUSHCDC_DEBOUNCE_MS,
+      concurrency,
+      process: (batch) => worker.process(batch),
+      logger,
+    });
+    const queue = ctx.names.commerceQueue;
+    await ctx.broker.assertQueue(queue);
+    const consumer = await ctx.broker.consume(
+      queue,
+      (delivery) => {
+        let message;
+        try {
+          message = parseCommerceMessage(delivery.body);
+        } catch (err) {
+          // A malformed message can never be processed: drop it, and say so where operators look.
+          delivery.ack();
+          void recordEvent(
+            ctx.pool,
+            { level: 'error', source: 'commerce', message: `dropped a commerceQueue message: ${errorMessage(err)}`, details: { messageId: delivery.messageId } },
+            ctx.env.PUSHCDC_COMPANY,
+          );
+          return;
+        }
+        pipeline.push(message, recordKey(message), delivery);
+      },
+      { prefetch },
+    );
+    logger.info({ queue, prefetch, concurrency, debounceMs: ctx.env.PUSHCDC_DEBOUNCE_MS, stores: stores.length }, 'commerce role started');
+    return {
+      name: 'commerce',
+      stats: () => ({ ...pipeline.stats(), outcomes: Object.fromEntries(worker.counts) }),
+      async stop() {
+        await consumer.cancel();
+        await pipeline.stop();
+        logger.info({ outcomes: Object.fromEntries(worker.counts) }, 'commerce role stopped');
+      },
+    };
+  };
+}
+
+export const startCommerce: RoleStarter = createCommerceRole();
