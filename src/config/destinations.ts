@@ -269,8 +269,3 @@ export async function loadDestinations(
   }
   return { destinations, problems };
 }
-
-/** A destination's entry for `inquiry`, if it lists it. */
-export function inquiryOf(config: DestinationConfig, inquiry: string): DestinationInquiry | undefined {
-  return config.inquiries.find((i) => i.inquiry === inquiry);
-}
