@@ -57,7 +57,7 @@ export async function startDestinationWorker(
           source: 'push-notifications',
           message: `destination ${destination.name}: notification ${notification.Id} (${notification.Query}) failed after ${attempts} attempts; stored as failed notification ${id}: ${error}`,
           details: { destination: destination.name, query: notification.Query, notificationId: notification.Id, failedId: id, error },
-        });
+        }, notification.CompanyId || undefined);
         return true;
       } catch (err) {
         log.error({ err, notificationId: notification.Id }, 'could not store the failed notification; retrying');
