@@ -3,6 +3,7 @@ import type { Broker } from '../broker/broker.ts';
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import type { InquiryCatalog } from '../inquiry/catalog.ts';
+import type { CompiledInquiry } from '../inquiry/compile.ts';
 
 /** Everything a role of `pushcdc start` is given. Roles share the pool and the broker connection. */
 export interface EngineContext {
@@ -15,6 +16,8 @@ export interface EngineContext {
   logger: Logger;
   /** The compiled inquiries' names and result columns, loaded once at start. */
   catalog: InquiryCatalog;
+  /** The compiled inquiries themselves (capture's input). */
+  inquiries: CompiledInquiry[];
 }
 
 export type RoleName = 'capture' | 'dispatch' | 'commerce' | 'webhooks';

@@ -37,6 +37,7 @@ export async function engineContext(
     broker,
     logger: rootLogger.child({ test: 'commerce' }),
     catalog: new Map(),
+    inquiries: [],
   };
 }
 

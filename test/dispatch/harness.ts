@@ -43,6 +43,7 @@ export class DispatchHarness {
       broker: this.broker,
       logger: rootLogger,
       catalog,
+      inquiries: [],
     });
   }
 }

@@ -1,0 +1,346 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type { InstanceNames } from '../config/env.ts';
+import type { Pool } from '../db/pool.ts';
+import { diffInquiry, type DiffLimits } from '../diff/diff.ts';
+import type { InquiryPlan } from '../diff/plan.ts';
+import type { Logger } from '../log.ts';
+import { serializeEnvelope, ticksFromUnixMicros, type NotificationEnvelope } from '../notification.ts';
+import { insertOutbox, type OutboxEntry } from '../outbox/outbox.ts';
+import { KeyAccumulator } from './accumulator.ts';
+import type { StreamEvent } from './changes.ts';
+import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
+import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
+import { ReplicationStream, tableKey } from './stream.ts';
+
+/**
+ * The capture loop: WAL → batches → diffs → outbox, one snapshot per batch.
+ *
+ * Why snapshots: the diff re-reads current rows, so it must read them as of exactly the transactions
+ * it covers. Each batch opens a REPEATABLE READ transaction, takes its snapshot S, and writes a
+ * logical message (the barrier) into the WAL. Every transaction visible in S committed before the
+ * barrier, so once the barrier arrives the batch holds exactly the received transactions visible in
+ * S — whole transactions, never part of one — and the diff reads them in S. A transaction the stream
+ * delivered but S does not see yet (its commit was decoded a moment before it became visible) waits
+ * for the next batch, and the WAL is confirmed only up to it, so a restart cannot skip it.
+ *
+ * Batches size themselves: whatever arrived while the previous batch was being diffed forms the next
+ * one. State and outbox rows commit together; then the WAL position is acknowledged.
+ */
+export interface CaptureOptions {
+  databaseUrl: string;
+  pool: Pool;
+  names: InstanceNames;
+  company: string;
+  plans: InquiryPlan[];
+  logger: Logger;
+  /** Called with the notifications of a committed batch (the relay sends them). */
+  onCommitted(count: number): void;
+  limits?: Partial<CaptureLimits>;
+}
+
+export interface CaptureLimits extends DiffLimits {
+  maxKeysPerTable: number;
+  barrierTimeoutMs: number;
+  idlePingMs: number;
+}
+
+const DEFAULT_LIMITS: CaptureLimits = {
+  maxKeysPerTable: 200_000,
+  maxRootsPerDiff: 100_000,
+  barrierTimeoutMs: 120_000,
+  idlePingMs: 10_000,
+};
+
+interface OpenTransaction {
+  xid: number;
+  commitLsn: Lsn;
+  keys: KeyAccumulator;
+}
+
+export interface CaptureStats {
+  batches: number;
+  transactions: number;
+  notifications: number;
+  lastBatchMs: number;
+  confirmedLsn: string;
+}
+
+export class CaptureLoop {
+  private readonly limits: CaptureLimits;
+  private readonly stream: ReplicationStream;
+  private readonly client: pg.Client;
+  private readonly plansByTable = new Map<string, InquiryPlan[]>();
+  private pending: KeyAccumulator;
+  private current: KeyAccumulator | null = null;
+  private snapshot: Snapshot | null = null;
+  private openTx: OpenTransaction | null = null;
+  private barrier: { token: string; resolve(lsn: Lsn): void } | null = null;
+  private confirmed: Lsn = 0n;
+  private batchRunning = false;
+  private stopping = false;
+  private failure: Error | null = null;
+  private wakeLoop: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private lastEventAt = Date.now();
+  readonly stats: CaptureStats = { batches: 0, transactions: 0, notifications: 0, lastBatchMs: 0, confirmedLsn: '0/0' };
+
+  constructor(private readonly options: CaptureOptions) {
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
+    const keyColumns = new Map<string, string[]>();
+    for (const plan of options.plans) {
+      for (const t of plan.inquiry.tables) {
+        const key = `${t.info.schema}.${t.info.name}`;
+        keyColumns.set(key, t.info.keyColumns.map((k) => k.name));
+        const list = this.plansByTable.get(key) ?? [];
+        if (!list.includes(plan)) list.push(plan);
+        this.plansByTable.set(key, list);
+      }
+    }
+    this.stream = new ReplicationStream(
+      {
+        connectionString: options.databaseUrl,
+        slot: options.names.slot,
+        publication: options.names.publication,
+        barrierPrefix: options.names.slot,
+        keyColumns,
+      },
+      (event) => this.onEvent(event),
+      (err) => this.fail(err),
+      options.logger,
+    );
+    this.client = new pg.Client({ connectionString: options.databaseUrl, application_name: `pushcdc-diff-${options.names.slot}` });
+    this.client.on('error', (err) => this.fail(err));
+  }
+
+  /** Connects and starts streaming; resolves once the server streams. Failures later reach `done`. */
+  async start(): Promise<void> {
+    await this.client.connect();
+    // Replies never move the slot backwards: start from where it already is.
+    const slot = await this.client.query<{ lsn: string | null }>(
+      'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
+      [this.options.names.slot],
+    );
+    const lsn = slot.rows[0]?.lsn;
+    if (lsn) {
+      this.confirmed = parseLsn(lsn);
+      this.stats.confirmedLsn = lsn;
+    }
+    await this.stream.start();
+    this.loop = this.runBatches();
+    this.pingTimer = setInterval(() => this.pingWhenIdle(), Math.max(1000, this.limits.idlePingMs / 2));
+  }
+
+  /** Settles when the loop ends: resolves after `stop()`, rejects on a failure (restart from the slot). */
+  get done(): Promise<void> {
+    return this.loop ?? Promise.resolve();
+  }
+
+  /** Finishes the batch in flight (commit and acknowledge), then closes the stream. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeLoop?.();
+    await this.loop?.catch(() => undefined);
+    await this.close();
+  }
+
+  private async close(): Promise<void> {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    await this.stream.stop().catch((err: unknown) => this.options.logger.warn({ err }, 'closing the replication stream'));
+    await this.client.end().catch(() => undefined);
+  }
+
+  private fail(err: Error): void {
+    if (this.failure || this.stopping) return;
+    this.failure = err;
+    this.options.logger.error({ err }, 'capture failed; it restarts from the slot');
+    this.barrier?.resolve(-1n);
+    this.wakeLoop?.();
+  }
+
+  private onEvent(event: StreamEvent): void {
+    this.lastEventAt = Date.now();
+    switch (event.kind) {
+      case 'begin':
+        this.openTx = { xid: event.xid, commitLsn: event.commitLsn, keys: new KeyAccumulator(this.limits.maxKeysPerTable) };
+        return;
+      case 'row':
+        this.openTx?.keys.addKeys(tableKey(event.table), event.keys);
+        return;
+      case 'unkeyed':
+        this.openTx?.keys.touchEverything(tableKey(event.table));
+        return;
+      case 'truncate':
+        for (const t of event.tables) this.openTx?.keys.touchEverything(tableKey(t));
+        return;
+      case 'commit':
+        this.commit(event.commitLsn, event.commitTimeMicros);
+        return;
+      case 'barrier':
+        if (this.barrier && event.token === this.barrier.token) {
+          // Sealed now, synchronously: later transactions in this same network chunk go to the next batch.
+          this.snapshot = null;
+          this.barrier.resolve(event.lsn);
+        }
+        return;
+      case 'heartbeat':
+        if (this.isIdle()) void this.confirm(event.lsn);
+        else if (event.shouldRespond && this.confirmed > 0n) void this.stream.acknowledge(this.confirmed);
+        return;
+    }
+  }
+
+  /** A transaction is routed when its commit arrives: into the open batch if its snapshot sees it. */
+  private commit(commitLsn: Lsn, commitTimeMicros: bigint): void {
+    const tx = this.openTx;
+    this.openTx = null;
+    if (!tx) return;
+    const joinsBatch = this.current !== null && this.snapshot !== null && isVisible(tx.xid, this.snapshot);
+    const target = joinsBatch ? this.current! : this.pending;
+    target.beginTransaction(tx.xid, tx.commitLsn);
+    for (const [table, touched] of tx.keys.tables) {
+      if (touched.everything) target.touchEverything(table);
+      else target.addKeys(table, [...touched.keys.values()]);
+    }
+    target.commitTransaction(commitLsn, commitTimeMicros);
+    if (!joinsBatch) this.wakeLoop?.();
+  }
+
+  private isIdle(): boolean {
+    return !this.batchRunning && this.openTx === null && this.pending.isEmpty;
+  }
+
+  private async confirm(lsn: Lsn): Promise<void> {
+    if (lsn <= this.confirmed) return;
+    this.confirmed = lsn;
+    this.stats.confirmedLsn = formatLsn(lsn);
+    await this.stream.acknowledge(lsn);
+  }
+
+  /** A quiet database still needs its slot to advance: ask for a keepalive and confirm its position. */
+  private pingWhenIdle(): void {
+    if (this.isIdle() && Date.now() - this.lastEventAt > this.limits.idlePingMs / 2) {
+      if (this.confirmed > 0n) void this.stream.ping(this.confirmed).catch((err: unknown) => this.fail(err as Error));
+    }
+  }
+
+  private async runBatches(): Promise<void> {
+    while (!this.stopping) {
+      if (this.failure) throw this.failure;
+      if (this.pending.isEmpty) {
+        await new Promise<void>((resolve) => {
+          this.wakeLoop = resolve;
+        });
+        this.wakeLoop = null;
+        continue;
+      }
+      await this.runBatch();
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  private async runBatch(): Promise<void> {
+    this.batchRunning = true;
+    const started = Date.now();
+    try {
+      await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      const snapshot = parseSnapshot((await this.client.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0]!.s);
+      if (this.pending.xids.some((xid) => !isVisible(xid, snapshot))) {
+        // A delivered commit not yet visible to new snapshots: a moment later it is.
+        await this.client.query('ROLLBACK');
+        await new Promise((r) => setTimeout(r, 5));
+        return;
+      }
+      const batch = this.pending;
+      this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
+      this.current = batch;
+      this.snapshot = snapshot;
+      const barrierLsn = await this.awaitBarrier();
+      this.current = null;
+      this.snapshot = null;
+      if (this.failure) throw this.failure;
+
+      const entries = await this.diffBatch(batch);
+      await insertOutbox(this.client, this.options.names.stateSchema, entries);
+      await this.client.query('COMMIT');
+
+      // Everything before the barrier is done, except transactions held for the next batch.
+      const held = this.pending.firstCommitLsn;
+      await this.confirm(held !== null && held <= barrierLsn ? held : barrierLsn + 1n);
+      this.stats.batches++;
+      this.stats.transactions += batch.transactions;
+      this.stats.notifications += entries.length;
+      this.stats.lastBatchMs = Date.now() - started;
+      if (entries.length > 0) this.options.onCommitted(entries.length);
+      this.options.logger.debug(
+        { transactions: batch.transactions, notifications: entries.length, ms: this.stats.lastBatchMs },
+        'batch committed',
+      );
+    } catch (err) {
+      await this.client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      this.current = null;
+      this.snapshot = null;
+      this.batchRunning = false;
+    }
+  }
+
+  private async awaitBarrier(): Promise<Lsn> {
+    const token = randomUUID();
+    const arrived = new Promise<Lsn>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the batch barrier did not come back through the slot within ${this.limits.barrierTimeoutMs} ms`)),
+        this.limits.barrierTimeoutMs,
+      );
+      this.barrier = {
+        token,
+        resolve: (lsn) => {
+          clearTimeout(timer);
+          resolve(lsn);
+        },
+      };
+    });
+    // Non-transactional: in the WAL at once, after the snapshot was taken. PostgreSQL 15 does not
+    // flush such a message, and the walsender decodes only flushed WAL: the xid assigned in the same
+    // autocommit statement makes its commit flush the WAL, barrier included (pgoutput skips the
+    // empty transaction itself).
+    await this.options.pool.query('SELECT pg_logical_emit_message(false, $1, $2), pg_current_xact_id()', [this.options.names.slot, token]);
+    try {
+      return await arrived;
+    } finally {
+      this.barrier = null;
+    }
+  }
+
+  private async diffBatch(batch: KeyAccumulator): Promise<OutboxEntry[]> {
+    const affected = new Set<InquiryPlan>();
+    for (const table of batch.tables.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
+    const entries: OutboxEntry[] = [];
+    const ticks = ticksFromUnixMicros(batch.lastCommitTimeMicros ?? BigInt(Date.now()) * 1000n);
+    // Inquiries in a fixed order, so their notifications leave in the same order on every replay.
+    for (const plan of [...affected].sort((a, b) => a.inquiry.name.localeCompare(b.inquiry.name))) {
+      const diff = await diffInquiry(this.client, plan, batch.tables, this.limits);
+      if (diff.inserted.length === 0 && diff.deleted.length === 0) continue;
+      const id = randomUUID();
+      const envelope: NotificationEnvelope = {
+        notification: {
+          Inserted: diff.inserted.map((r) => JSON.parse(r.row) as Record<string, never>),
+          Deleted: diff.deleted.map((r) => JSON.parse(r.row) as Record<string, never>),
+          Query: plan.inquiry.name,
+          CompanyId: this.options.company,
+          Id: id,
+          TimeStamp: ticks,
+          AdditionalInfo: {},
+        },
+        keys: { Inserted: diff.inserted.map((r) => r.key), Deleted: diff.deleted.map((r) => r.key) },
+        lsn: formatLsn(batch.lastCommitLsn ?? 0n),
+      };
+      entries.push({ inquiry: plan.inquiry.name, notificationId: id, payload: serializeEnvelope(envelope) });
+    }
+    return entries;
+  }
+}

@@ -1,0 +1,24 @@
+import type { Lsn } from './lsn.ts';
+
+/**
+ * What the replication stream says, reduced to what the diff needs: which rows (by primary key, as
+ * text) of which table a transaction touched. Values other than keys are never needed — the diff
+ * re-reads current rows through the views, which also makes unchanged TOAST columns a non-issue.
+ */
+export interface TableRef {
+  schema: string;
+  name: string;
+}
+
+/** Key values as PostgreSQL's text output, in primary-key column order. */
+export type KeyValues = string[];
+
+export type StreamEvent =
+  | { kind: 'begin'; xid: number; commitLsn: Lsn }
+  | { kind: 'row'; table: TableRef; keys: KeyValues[] }
+  /** A row whose key could not be read (e.g. an unchanged TOASTed key): recompute that table's inquiries. */
+  | { kind: 'unkeyed'; table: TableRef }
+  | { kind: 'truncate'; tables: TableRef[] }
+  | { kind: 'commit'; commitLsn: Lsn; commitEndLsn: Lsn; commitTimeMicros: bigint }
+  | { kind: 'barrier'; token: string; lsn: Lsn }
+  | { kind: 'heartbeat'; lsn: Lsn; shouldRespond: boolean };

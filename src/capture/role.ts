@@ -1,0 +1,157 @@
+import pg from 'pg';
+import type { EngineContext, RoleStarter, RunningRole } from '../engine/role.ts';
+import { recordEvent } from '../monitor/events.ts';
+import { OutboxRelay } from '../outbox/relay.ts';
+import { CaptureLoop, type CaptureLimits } from './capture.ts';
+import { prepareCapture } from './prepare.ts';
+import { slotHealth } from './publication.ts';
+
+/**
+ * The capture role: one writer per slot. Several instances may run it; one holds an advisory lock
+ * and streams, the others stand by and take over when it goes. A failure (lost connection, a query
+ * error) restarts the loop from the slot's confirmed position, which replays harmlessly.
+ */
+const LOCK_RETRY_MS = 2000;
+const HEALTH_EVERY_MS = 30_000;
+const SAFE_WAL_WARNING_BYTES = 1024 ** 3;
+
+export interface CaptureRoleOptions {
+  limits?: Partial<CaptureLimits>;
+}
+
+/** A started capture role; `ready` resolves once it streams (a standby waits for the lock first). */
+export interface RunningCapture extends RunningRole {
+  ready: Promise<void>;
+}
+
+export function captureRole(options: CaptureRoleOptions = {}): (ctx: EngineContext) => Promise<RunningCapture> {
+  return async (ctx) => {
+    const role = new CaptureRole(ctx, options);
+    role.start();
+    return { name: 'capture', stop: () => role.stop(), ready: role.ready };
+  };
+}
+
+export const startCapture: RoleStarter = captureRole();
+
+class CaptureRole {
+  private stopping = false;
+  private lockClient: pg.Client | null = null;
+  private loop: CaptureLoop | null = null;
+  private relay: OutboxRelay | null = null;
+  private running: Promise<void> | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
+  private readonly logger;
+  private markReady: () => void = () => undefined;
+  readonly ready = new Promise<void>((resolve) => {
+    this.markReady = resolve;
+  });
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly options: CaptureRoleOptions,
+  ) {
+    this.logger = ctx.logger.child({ role: 'capture', slot: ctx.names.slot });
+  }
+
+  start(): void {
+    this.running = this.run().catch(async (err: unknown) => {
+      this.logger.fatal({ err }, 'capture stopped');
+      await recordEvent(this.ctx.pool, { level: 'fatal', source: 'capture', message: `capture stopped: ${(err as Error).message}` });
+      process.exitCode = 1;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    await this.loop?.stop();
+    await this.running;
+    await this.relay?.stop();
+    await this.lockClient?.end().catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    if (!(await this.acquireLock())) return;
+    const prepared = await prepareCapture(this.ctx.pool, this.ctx.names, this.ctx.inquiries, this.logger);
+    this.logger.info(
+      { inquiries: prepared.plans.length, built: prepared.states.built, dropped: prepared.states.dropped },
+      'capture prepared',
+    );
+    const relay = new OutboxRelay(this.ctx.pool, this.ctx.broker, this.ctx.names.stateSchema, this.ctx.names.primaryQueue, this.logger);
+    await this.ctx.broker.assertQueue(this.ctx.names.primaryQueue);
+    relay.start();
+    this.relay = relay;
+    this.healthTimer = setInterval(() => void this.checkSlot(), HEALTH_EVERY_MS);
+
+    let failures = 0;
+    while (!this.stopping) {
+      const loop = new CaptureLoop({
+        databaseUrl: this.ctx.databaseUrl,
+        pool: this.ctx.pool,
+        names: this.ctx.names,
+        company: this.ctx.env.PUSHCDC_COMPANY,
+        plans: prepared.plans,
+        logger: this.logger,
+        onCommitted: () => relay.wake(),
+        limits: this.options.limits,
+      });
+      this.loop = loop;
+      try {
+        await loop.start();
+        this.logger.info('streaming');
+        this.markReady();
+        await loop.done;
+        failures = 0;
+      } catch (err) {
+        failures++;
+        await loop.stop();
+        if (this.stopping) break;
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
+        await recordEvent(this.ctx.pool, {
+          level: 'warning',
+          source: 'capture',
+          message: `capture restarts from the slot in ${delay} ms: ${(err as Error).message}`,
+        });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Holds a session advisory lock for the slot; waits as a standby while another instance has it. */
+  private async acquireLock(): Promise<boolean> {
+    let announced = false;
+    while (!this.stopping) {
+      const client = new pg.Client({ connectionString: this.ctx.databaseUrl, application_name: `pushcdc-lock-${this.ctx.names.slot}` });
+      client.on('error', (err) => this.logger.error({ err }, 'the capture lock connection failed'));
+      await client.connect();
+      const { rows } = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('pushcdc capture ' || $1)) AS ok", [this.ctx.names.slot]);
+      if (rows[0]?.ok) {
+        this.lockClient = client;
+        return true;
+      }
+      await client.end();
+      if (!announced) this.logger.info('another instance is capturing this slot; standing by');
+      announced = true;
+      await new Promise((r) => setTimeout(r, LOCK_RETRY_MS));
+    }
+    return false;
+  }
+
+  private async checkSlot(): Promise<void> {
+    try {
+      const health = await slotHealth(this.ctx.pool, this.ctx.names.slot);
+      if (!health) return;
+      this.logger.debug({ lagBytes: health.lagBytes, safeWalBytes: health.safeWalBytes }, 'slot');
+      if (health.safeWalBytes !== null && health.safeWalBytes < SAFE_WAL_WARNING_BYTES) {
+        await recordEvent(this.ctx.pool, {
+          level: 'warning',
+          source: 'capture',
+          message: `replication slot ${this.ctx.names.slot} is ${health.safeWalBytes} bytes from max_slot_wal_keep_size (lag ${health.lagBytes} bytes)`,
+        });
+      }
+    } catch (err) {
+      this.logger.warn({ err }, 'could not read the slot health');
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * A PostgreSQL snapshot (`pg_current_snapshot()`, 64-bit xids) and the visibility of a committed
+ * transaction in it. pgoutput gives 32-bit xids; they are widened against the snapshot's xmax, which
+ * is within 2^31 of any transaction the stream can still deliver.
+ */
+export interface Snapshot {
+  xmin: bigint;
+  xmax: bigint;
+  inProgress: Set<bigint>;
+}
+
+export function parseSnapshot(text: string): Snapshot {
+  const [xmin, xmax, xip] = text.split(':');
+  if (xmin === undefined || xmax === undefined) throw new Error(`not a snapshot: ${text}`);
+  return {
+    xmin: BigInt(xmin),
+    xmax: BigInt(xmax),
+    inProgress: new Set((xip ?? '').split(',').filter(Boolean).map(BigInt)),
+  };
+}
+
+export function widenXid(xid: number, snapshot: Snapshot): bigint {
+  const epoch = snapshot.xmax >> 32n;
+  let full = (epoch << 32n) | BigInt(xid >>> 0);
+  if (full > snapshot.xmax) full -= 1n << 32n;
+  return full;
+}
+
+/** True when a transaction that committed is visible (its effects are seen) in the snapshot. */
+export function isVisible(xid: number, snapshot: Snapshot): boolean {
+  const full = widenXid(xid, snapshot);
+  if (full < snapshot.xmin) return true;
+  return full < snapshot.xmax && !snapshot.inProgress.has(full);
+}

@@ -1,0 +1,154 @@
+import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import type { Logger } from '../log.ts';
+import type { KeyValues, StreamEvent, TableRef } from './changes.ts';
+import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
+
+/**
+ * The pgoutput stream of one slot, as StreamEvents. Acknowledgement is ours alone: the library's
+ * auto-ack would confirm WAL before the diff is durable (a crash would lose it), and even with
+ * `auto: false` it acks the last received LSN after 10 s unless `timeoutSeconds` is 0.
+ */
+export interface StreamOptions {
+  connectionString: string;
+  slot: string;
+  publication: string;
+  /** Prefix of the logical messages that mark batch barriers (other instances use their own). */
+  barrierPrefix: string;
+  /** Primary-key columns, in order, of every watched table (`schema.name`). */
+  keyColumns: Map<string, string[]>;
+}
+
+export function tableKey(table: TableRef): string {
+  return `${table.schema}.${table.name}`;
+}
+
+type Tuple = Record<string, unknown>;
+
+export class ReplicationStream {
+  private readonly service: LogicalReplicationService;
+  private readonly decoder = new TextDecoder();
+  private started = false;
+
+  constructor(
+    private readonly options: StreamOptions,
+    private readonly onEvent: (event: StreamEvent) => void,
+    private readonly onError: (err: Error) => void,
+    private readonly logger: Logger,
+  ) {
+    this.service = new LogicalReplicationService(
+      { connectionString: options.connectionString, application_name: `pushcdc-capture-${options.slot}` },
+      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
+    );
+    this.service.on('data', (lsn: string, message: Pgoutput.Message) => {
+      try {
+        this.handle(lsn, message);
+      } catch (err) {
+        this.onError(err as Error);
+      }
+    });
+    this.service.on('heartbeat', (lsn: string, _timestamp: number, shouldRespond: boolean) => {
+      this.onEvent({ kind: 'heartbeat', lsn: parseLsn(lsn), shouldRespond });
+    });
+    this.service.on('error', (err: Error) => this.onError(err));
+  }
+
+  /** Starts streaming from the slot's confirmed position; resolves once the server has started. */
+  start(): Promise<void> {
+    const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [this.options.publication], messages: true });
+    return new Promise((resolve, reject) => {
+      this.service.once('start', () => {
+        this.started = true;
+        resolve();
+      });
+      // subscribe() settles only when the stream ends; an early rejection means it never started.
+      this.service.subscribe(plugin, this.options.slot).then(
+        () => {
+          if (this.started) this.onError(new Error('replication stream ended'));
+        },
+        (err: Error) => {
+          if (this.started) this.onError(err);
+          else reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * Confirms that everything before `confirmedFlush` is durable: the server will not send those
+   * transactions again and may recycle their WAL. (The library adds 1 to what it is given.)
+   */
+  async acknowledge(confirmedFlush: Lsn): Promise<void> {
+    await this.service.acknowledge(formatLsn(confirmedFlush - 1n));
+  }
+
+  /** Asks the server for a keepalive, whose LSN an idle stream may then confirm. */
+  async ping(confirmedFlush: Lsn): Promise<void> {
+    await this.service.acknowledge(formatLsn(confirmedFlush - 1n), true);
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    await this.service.destroy();
+  }
+
+  private handle(lsnText: string, message: Pgoutput.Message): void {
+    switch (message.tag) {
+      case 'relation':
+        // Keys travel as PostgreSQL's text output, exactly; the SQL side casts them back.
+        for (const column of message.columns) column.parser = (raw: unknown) => raw;
+        return;
+      case 'begin':
+        this.onEvent({ kind: 'begin', xid: message.xid, commitLsn: parseLsn(message.commitLsn ?? lsnText) });
+        return;
+      case 'commit':
+        this.onEvent({
+          kind: 'commit',
+          commitLsn: parseLsn(message.commitLsn ?? lsnText),
+          commitEndLsn: parseLsn(message.commitEndLsn ?? lsnText),
+          commitTimeMicros: message.commitTime as bigint,
+        });
+        return;
+      case 'insert':
+        this.row(message.relation, [message.new]);
+        return;
+      case 'update':
+        // With the default replica identity the old key comes only when the key changed.
+        this.row(message.relation, [message.new, message.key ?? message.old]);
+        return;
+      case 'delete':
+        this.row(message.relation, [message.key ?? message.old]);
+        return;
+      case 'truncate':
+        this.onEvent({ kind: 'truncate', tables: message.relations.map((r) => ({ schema: r.schema, name: r.name })) });
+        return;
+      case 'message':
+        if (!message.transactional && message.prefix === this.options.barrierPrefix) {
+          this.onEvent({ kind: 'barrier', token: this.decoder.decode(message.content), lsn: parseLsn(lsnText) });
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private row(relation: Pgoutput.MessageRelation, tuples: (Tuple | null)[]): void {
+    const table = { schema: relation.schema, name: relation.name };
+    const columns = this.options.keyColumns.get(tableKey(table));
+    if (!columns) {
+      this.logger.debug({ table: tableKey(table) }, 'change of a table no inquiry reads');
+      return;
+    }
+    const keys: KeyValues[] = [];
+    for (const tuple of tuples) {
+      if (!tuple) continue;
+      const values = columns.map((c) => tuple[c]);
+      if (values.some((v) => typeof v !== 'string')) {
+        // A key column arrived as "unchanged TOAST" or was missing: we cannot name the row.
+        this.onEvent({ kind: 'unkeyed', table });
+        return;
+      }
+      keys.push(values as string[]);
+    }
+    this.onEvent({ kind: 'row', table, keys });
+  }
+}

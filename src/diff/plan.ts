@@ -1,0 +1,163 @@
+import { quoteIdent, quoteLiteral } from '../db/pool.ts';
+import type { CompiledInquiry, ResultColumn } from '../inquiry/compile.ts';
+import { supportViewName, viewName } from '../inquiry/views.ts';
+
+/**
+ * The SQL an inquiry's diff runs, generated once at start. The stored state (`"state:<name>"`) holds,
+ * per root key, the rows of the support view (or of the result view when there is none): hidden keys,
+ * whether the row is in the result, and its JSON. A batch recomputes the root keys it touched:
+ *
+ *   1. root keys: the touched root rows themselves, plus — for a touched non-root table — the roots
+ *      of stored and fresh rows holding that table's key (`rootKeysSql`);
+ *   2. one statement reads the fresh rows of those roots, compares them with the stored ones by row
+ *      identity, writes the difference back and returns it (`diffSql`).
+ *
+ * Keys travel as text arrays cast to the key types, so every lookup is an index scan.
+ */
+export interface HiddenColumn {
+  name: string;
+  type: string;
+  alias: string;
+}
+
+export interface InquiryPlan {
+  inquiry: CompiledInquiry;
+  stateTable: string;
+  /** The view root keys are found in: the support view when there is one. */
+  lookupView: string;
+  resultView: string;
+  hidden: HiddenColumn[];
+  rootHidden: HiddenColumn[];
+  /** For each watched table (`schema.name`), the aliases that read it, with their hidden columns. */
+  aliasesByTable: Map<string, { alias: string; hidden: HiddenColumn[] }[]>;
+}
+
+export function stateTableName(stateSchema: string, inquiry: string): string {
+  return `${quoteIdent(stateSchema)}.${quoteIdent(`state:${inquiry}`)}`;
+}
+
+export function planInquiry(inquiry: CompiledInquiry, viewSchema: string, stateSchema: string): InquiryPlan {
+  const hidden: HiddenColumn[] = inquiry.tables.flatMap((t) =>
+    t.hiddenKeys.map((name, i) => ({ name, type: t.info.keyColumns[i]!.type, alias: t.alias })),
+  );
+  const aliasesByTable = new Map<string, { alias: string; hidden: HiddenColumn[] }[]>();
+  for (const t of inquiry.tables) {
+    const key = `${t.info.schema}.${t.info.name}`;
+    const list = aliasesByTable.get(key) ?? [];
+    list.push({ alias: t.alias, hidden: hidden.filter((h) => h.alias === t.alias) });
+    aliasesByTable.set(key, list);
+  }
+  const resultView = viewName(viewSchema, inquiry.name);
+  return {
+    inquiry,
+    stateTable: stateTableName(stateSchema, inquiry.name),
+    lookupView: inquiry.supportSql ? supportViewName(viewSchema, inquiry.name) : resultView,
+    resultView,
+    hidden,
+    rootHidden: hidden.filter((h) => h.alias === inquiry.tables[0]!.alias),
+    aliasesByTable,
+  };
+}
+
+const q = quoteIdent;
+
+/** `x.h1 = ANY($n)` for one key column, a semi-join on unnest for several. Params are text[]. */
+export function keyFilter(alias: string, columns: HiddenColumn[], firstParam: number): string {
+  if (columns.length === 1) {
+    const c = columns[0]!;
+    return `${alias}.${q(c.name)} = ANY($${firstParam}::text[]::${c.type}[])`;
+  }
+  const tuple = columns.map((c) => `${alias}.${q(c.name)}`).join(', ');
+  const arrays = columns.map((c, i) => `$${firstParam + i}::text[]::${c.type}[]`).join(', ');
+  return `(${tuple}) IN (SELECT * FROM unnest(${arrays}))`;
+}
+
+/**
+ * Root keys (as text columns r0, r1, …) of stored and fresh rows holding any of the given keys of
+ * the given aliases. Parameters: each alias's key arrays, in order.
+ */
+export function rootKeysSql(plan: InquiryPlan, aliases: { alias: string; hidden: HiddenColumn[] }[]): string {
+  const roots = (x: string) => plan.rootHidden.map((h, i) => `${x}.${q(h.name)}::text AS r${i}`).join(', ');
+  const parts: string[] = [];
+  let param = 1;
+  for (const a of aliases) {
+    parts.push(`SELECT ${roots('s')} FROM ${plan.stateTable} s WHERE ${keyFilter('s', a.hidden, param)}`);
+    parts.push(`SELECT ${roots('v')} FROM ${plan.lookupView} v WHERE ${keyFilter('v', a.hidden, param)}`);
+    param += a.hidden.length;
+  }
+  return parts.join('\nUNION\n');
+}
+
+function jsonValue(column: ResultColumn, x: string): string {
+  const ref = `${x}.${q(column.name)}`;
+  if (column.json === 'numeric') return `pushcdc.json_exact(${ref}::numeric)`;
+  if (column.json === 'int8') return `pushcdc.json_exact(${ref}::bigint)`;
+  return ref;
+}
+
+/** The result row as JSON text, columns in view order. */
+export function rowJsonSql(plan: InquiryPlan, x: string): string {
+  const columns = plan.inquiry.resultColumns;
+  // json_build_object takes at most 100 arguments; wider rows go through row_to_json.
+  if (columns.length <= 50) {
+    return `json_build_object(${columns.map((c) => `${quoteLiteral(c.name)}, ${jsonValue(c, x)}`).join(', ')})::text`;
+  }
+  return `(SELECT row_to_json(r) FROM (SELECT ${columns.map((c) => `${jsonValue(c, x)} AS ${q(c.name)}`).join(', ')}) r)::text`;
+}
+
+const identity = (plan: InquiryPlan, x: string) => `ROW(${plan.hidden.map((h) => `${x}.${q(h.name)}`).join(', ')})::text`;
+
+/**
+ * Fresh rows (hidden keys, __visible, __row, __id) of the roots matching `filter(x)`, or of all roots.
+ * Without a support view every row of the result view is visible; with one, a support row is visible
+ * when the result view has the same row identity.
+ */
+export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | null): string {
+  const where = (x: string) => (filter ? ` WHERE ${filter(x)}` : '');
+  const keys = (x: string) => plan.hidden.map((h) => `${x}.${q(h.name)}`).join(', ');
+  if (!plan.inquiry.supportSql) {
+    return `SELECT ${keys('v')}, true AS __visible, ${rowJsonSql(plan, 'v')} AS __row, ${identity(plan, 'v')} AS __id FROM ${plan.resultView} v${where('v')}`;
+  }
+  return `SELECT ${keys('s')}, r.__row IS NOT NULL AS __visible, r.__row, ${identity(plan, 's')} AS __id
+    FROM ${plan.lookupView} s
+    LEFT JOIN (SELECT ${identity(plan, 'v')} AS __id, ${rowJsonSql(plan, 'v')} AS __row FROM ${plan.resultView} v${where('v')}) r
+      ON r.__id = ${identity(plan, 's')}${where('s')}`;
+}
+
+/**
+ * The diff: compare fresh and stored rows of the chosen roots by identity, write the changes to the
+ * state, and return the rows that left the result ('D') and entered it ('I'), with their keys.
+ * Parameters: the root key arrays (mode 'roots'), or none (mode 'all').
+ */
+export function diffSql(plan: InquiryPlan, mode: 'roots' | 'all'): string {
+  const filter = mode === 'roots' ? (x: string) => keyFilter(x, plan.rootHidden, 1) : null;
+  const cols = plan.hidden.map((h) => q(h.name));
+  const prefixed = (p: string) => plan.hidden.map((h) => `${p}.${q(h.name)} AS ${q(`${p}_${h.name}`)}`).join(', ');
+  const from = (p: string) => plan.hidden.map((h) => q(`${p}_${h.name}`));
+  const rootMatch = plan.rootHidden.map((h) => `t.${q(h.name)} = cmp.${q(`s_${h.name}`)}`).join(' AND ');
+  return `WITH fresh AS MATERIALIZED (
+  ${freshSql(plan, filter)}
+), stored AS MATERIALIZED (
+  SELECT ${cols.map((c) => `s.${c}`).join(', ')}, s.__visible, s.__row, ${identity(plan, 's')} AS __id
+    FROM ${plan.stateTable} s${filter ? ` WHERE ${filter('s')}` : ''}
+), cmp AS MATERIALIZED (
+  SELECT f.__id AS f_id, s.__id AS s_id, ${prefixed('f')}, ${prefixed('s')},
+         f.__visible AS f_vis, s.__visible AS s_vis, f.__row AS f_row, s.__row AS s_row
+    FROM fresh f FULL JOIN stored s ON f.__id = s.__id
+   WHERE f.__id IS NULL OR s.__id IS NULL OR f.__visible <> s.__visible OR f.__row IS DISTINCT FROM s.__row
+), removed AS (
+  DELETE FROM ${plan.stateTable} t USING cmp
+   WHERE cmp.f_id IS NULL AND ${rootMatch} AND ${identity(plan, 't')} = cmp.s_id
+), changed AS (
+  UPDATE ${plan.stateTable} t SET __visible = cmp.f_vis, __row = cmp.f_row FROM cmp
+   WHERE cmp.f_id IS NOT NULL AND cmp.s_id IS NOT NULL AND ${rootMatch} AND ${identity(plan, 't')} = cmp.s_id
+), added AS (
+  INSERT INTO ${plan.stateTable} (${cols.join(', ')}, __visible, __row)
+  SELECT ${from('f').join(', ')}, f_vis, f_row FROM cmp WHERE cmp.s_id IS NULL
+)
+SELECT 'D' AS op, json_build_array(${from('s').map((c) => `${c}::text`).join(', ')}) AS keys, s_row AS row FROM cmp
+ WHERE s_vis AND (f_id IS NULL OR NOT f_vis OR f_row IS DISTINCT FROM s_row)
+UNION ALL
+SELECT 'I', json_build_array(${from('f').map((c) => `${c}::text`).join(', ')}), f_row FROM cmp
+ WHERE f_vis AND (s_id IS NULL OR NOT s_vis OR f_row IS DISTINCT FROM s_row)`;
+}

@@ -1,0 +1,133 @@
+import { quoteIdent, type Pool } from '../db/pool.ts';
+import type { Logger } from '../log.ts';
+import { freshSql, type InquiryPlan } from './plan.ts';
+
+/**
+ * Stored state per inquiry: its life cycle. A new inquiry starts from its current rows (no
+ * notification); a changed definition rebuilds; a removed one is dropped. The registry records which
+ * definition each state was built from. Building reads in chunks of root keys inside one snapshot,
+ * so writers are never blocked and progress is visible; indexes and statistics come after the bulk
+ * load (without statistics the planner scans the whole state on every batch).
+ */
+const BUILD_CHUNK_ROOTS = 50_000;
+
+export async function ensureStateSchema(pool: Pool, stateSchema: string): Promise<void> {
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(stateSchema)}`);
+  await pool.query(
+    `CREATE TABLE IF NOT EXISTS ${quoteIdent(stateSchema)}.inquiries (
+       name text PRIMARY KEY,
+       definition_hash text NOT NULL,
+       state_rows bigint NOT NULL,
+       built_at timestamptz NOT NULL DEFAULT now())`,
+  );
+}
+
+export interface StateSync {
+  built: string[];
+  kept: string[];
+  dropped: string[];
+}
+
+/** Brings the stored states in line with the compiled inquiries. */
+export async function syncStates(pool: Pool, stateSchema: string, plans: InquiryPlan[], logger: Logger): Promise<StateSync> {
+  await ensureStateSchema(pool, stateSchema);
+  const registry = new Map(
+    (
+      await pool.query<{ name: string; definition_hash: string; present: boolean }>(
+        `SELECT name, definition_hash, to_regclass(quote_ident($1) || '.' || quote_ident('state:' || name)) IS NOT NULL AS present
+           FROM ${quoteIdent(stateSchema)}.inquiries`,
+        [stateSchema],
+      )
+    ).rows.map((r) => [r.name, r]),
+  );
+  const result: StateSync = { built: [], kept: [], dropped: [] };
+  for (const plan of plans) {
+    const known = registry.get(plan.inquiry.name);
+    if (known && known.present && known.definition_hash === plan.inquiry.definitionHash) {
+      result.kept.push(plan.inquiry.name);
+      continue;
+    }
+    await buildState(pool, stateSchema, plan, logger.child({ inquiry: plan.inquiry.name }));
+    result.built.push(plan.inquiry.name);
+  }
+  const wanted = new Set(plans.map((p) => p.inquiry.name));
+  for (const name of registry.keys()) {
+    if (wanted.has(name)) continue;
+    await pool.query(`DROP TABLE IF EXISTS ${quoteIdent(stateSchema)}.${quoteIdent(`state:${name}`)}`);
+    await pool.query(`DELETE FROM ${quoteIdent(stateSchema)}.inquiries WHERE name = $1`, [name]);
+    logger.info({ inquiry: name }, 'inquiry removed: dropped its state');
+    result.dropped.push(name);
+  }
+  return result;
+}
+
+export async function buildState(pool: Pool, stateSchema: string, plan: InquiryPlan, logger: Logger): Promise<number> {
+  const root = plan.inquiry.tables[0]!.info;
+  const rootTable = `${quoteIdent(root.schema)}.${quoteIdent(root.name)}`;
+  const pk = root.keyColumns.map((k) => quoteIdent(k.name)).join(', ');
+  const n = plan.rootHidden.length;
+  const typed = (first: number) => plan.rootHidden.map((h, i) => `$${first + i}::text::${h.type}`).join(', ');
+  const tuple = (x: string) => `(${plan.rootHidden.map((h) => `${x}.${quoteIdent(h.name)}`).join(', ')})`;
+  const columns = plan.hidden.map((h) => quoteIdent(h.name));
+  const started = Date.now();
+  const client = await pool.connect();
+  try {
+    // One snapshot for the whole build: the state is the result at one instant, and changes after it
+    // arrive through the slot (created before this build started).
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await client.query(`DROP TABLE IF EXISTS ${plan.stateTable}`);
+    await client.query(
+      `CREATE TABLE ${plan.stateTable} (${plan.hidden
+        .map((h) => `${quoteIdent(h.name)} ${h.type}${h.alias === plan.rootHidden[0]!.alias ? ' NOT NULL' : ''}`)
+        .join(', ')}, __visible boolean NOT NULL, __row text)`,
+    );
+    const estimate = Number(
+      (await client.query<{ n: string }>('SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1', [root.oid])).rows[0]?.n ?? 0,
+    );
+    let last: string[] | null = null;
+    let roots = 0;
+    for (;;) {
+      const boundary: { rows: Record<string, string>[] } = await client.query(
+        `SELECT ${root.keyColumns.map((k, i) => `${quoteIdent(k.name)}::text AS k${i}`).join(', ')} FROM ${rootTable}
+          ${last ? `WHERE (${pk}) > (${typed(1)})` : ''} ORDER BY ${pk} OFFSET ${BUILD_CHUNK_ROOTS - 1} LIMIT 1`,
+        last ?? [],
+      );
+      const upper = boundary.rows[0] ? plan.rootHidden.map((_, i) => boundary.rows[0]![`k${i}`]!) : null;
+      const lower = last;
+      const filter = (x: string) =>
+        [lower ? `${tuple(x)} > (${typed(1)})` : null, upper ? `${tuple(x)} <= (${typed(lower ? n + 1 : 1)})` : null]
+          .filter(Boolean)
+          .join(' AND ') || 'true';
+      await client.query(
+        `INSERT INTO ${plan.stateTable} (${columns.join(', ')}, __visible, __row)
+         SELECT ${columns.join(', ')}, __visible, __row FROM (${freshSql(plan, filter)}) f`,
+        [...(lower ?? []), ...(upper ?? [])],
+      );
+      roots = upper ? roots + BUILD_CHUNK_ROOTS : estimate;
+      if (!upper) break;
+      logger.info({ roots, estimate }, `building state: ${roots} of about ${estimate} root rows`);
+      last = upper;
+    }
+    const rootIndexColumns = plan.rootHidden.map((h) => quoteIdent(h.name)).join(', ');
+    await client.query(`CREATE INDEX ON ${plan.stateTable} (${rootIndexColumns})`);
+    for (const t of plan.inquiry.tables.slice(1)) {
+      const cols = plan.hidden.filter((h) => h.alias === t.alias).map((h) => quoteIdent(h.name));
+      await client.query(`CREATE INDEX ON ${plan.stateTable} (${cols.join(', ')}) WHERE ${cols[0]} IS NOT NULL`);
+    }
+    const count = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${plan.stateTable}`)).rows[0]!.n);
+    await client.query(
+      `INSERT INTO ${quoteIdent(stateSchema)}.inquiries (name, definition_hash, state_rows) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET definition_hash = EXCLUDED.definition_hash, state_rows = EXCLUDED.state_rows, built_at = now()`,
+      [plan.inquiry.name, plan.inquiry.definitionHash, count],
+    );
+    await client.query('COMMIT');
+    await client.query(`ANALYZE ${plan.stateTable}`);
+    logger.info({ rows: count, ms: Date.now() - started }, 'state built from the current rows (no notification)');
+    return count;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
