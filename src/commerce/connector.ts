@@ -8,9 +8,11 @@ import type { CommerceDirection } from './message.ts';
  */
 export type LocalRecord = Record<string, unknown>;
 
-/** What a processor knows about the record's last sync. */
+/** What a processor knows about the record's last sync, and how it finds related records' links. */
 export interface SyncLink {
   externId: string | null;
+  /** The storefront id of another record of the same store (e.g. a shipment's order), if synced. */
+  externIdOf?: (entity: EntityName, localId: string) => Promise<string | null>;
 }
 
 export interface ExportOutcome {

@@ -13,14 +13,16 @@ import { CommerceWorker, type Outcome } from './worker.ts';
  * Prefetch. A message is acknowledged only after its record's delay is over and the record is
  * written to sync_status, so the broker's prefetch is the number of messages that can wait out the
  * delay at once; when it is reached the broker stops delivering until something is acknowledged.
- * Two bounds follow, and we choose prefetch to be the memory bound:
- *   memory      ≈ prefetch × (one held delivery + its share of an open group)
- *               (measured: test/commerce/memory.test.ts, see the figures in the issue note);
- *   throughput  ≤ prefetch / PUSHCDC_DEBOUNCE_MS distinct records per second while every message
- *               is a different record (same-record messages collapse and cost only their delivery).
- * AMQP carries prefetch as a 16-bit count, so one consumer holds at most 65,535 messages: with the
- * default 20 s delay that is ~3,200 distinct records/s per consumer; more needs more consumers
- * (partitioned commerce queues, DESIGN "Scale beyond one machine") or a shorter delay.
+ * Prefetch is therefore both the memory bound and the throughput ceiling:
+ *   memory      ≤ prefetch × ~8.5 KB when every held message is a different record (measured with
+ *               --expose-gc: ~2.5 KB per unacknowledged amqplib delivery, ~6 KB per open RxJS group
+ *               with its parsed message); messages of a record already waiting add only ~2.5 KB;
+ *   throughput  ≤ prefetch / PUSHCDC_DEBOUNCE_MS distinct records per second (same-record messages
+ *               collapse, so they cost only their delivery).
+ * The default, 20,000, bounds the role at ~170 MB and allows ~1,000 distinct records/s at the 20 s
+ * delay. AMQP carries prefetch as a 16-bit count (at most 65,535 per consumer: ~550 MB, ~3,200/s);
+ * more needs more consumers (partitioned commerce queues, DESIGN "Scale beyond one machine") or a
+ * shorter delay. test/commerce/memory.test.ts measures 200k distinct records through the role.
  *
  * Stopped real-time sync. Messages of an entity whose real-time export (or import) is not running
  * are acknowledged without processing, not kept. "Stopped" is the user saying "do not push this
@@ -33,7 +35,7 @@ import { CommerceWorker, type Outcome } from './worker.ts';
  * for the records being processed: see pipeline.ts.
  */
 export interface CommerceRoleOptions {
-  /** Unacknowledged messages held at once; default 65,535 (the AMQP maximum). */
+  /** Unacknowledged messages held at once; default DEFAULT_PREFETCH, at most 65,535 (AMQP). */
   prefetch?: number;
   /** Records processed at once; default the largest `concurrency` of the stores (min 4). */
   concurrency?: number;
@@ -44,6 +46,7 @@ export interface RunningCommerce extends RunningRole {
 }
 
 export const MAX_PREFETCH = 65_535;
+export const DEFAULT_PREFETCH = 20_000;
 
 export function createCommerceRole(options: CommerceRoleOptions = {}): (ctx: Parameters<RoleStarter>[0]) => Promise<RunningCommerce> {
   return async (ctx) => {
@@ -51,7 +54,7 @@ export function createCommerceRole(options: CommerceRoleOptions = {}): (ctx: Par
     const stores = await loadStoresOrThrow(ctx.dir, process.env);
     const worker = new CommerceWorker({ pool: ctx.pool, stores, logger, company: ctx.env.PUSHCDC_COMPANY });
     const concurrency = options.concurrency ?? Math.max(4, ...stores.map((s) => s.concurrency));
-    const prefetch = Math.min(MAX_PREFETCH, options.prefetch ?? MAX_PREFETCH);
+    const prefetch = Math.min(MAX_PREFETCH, options.prefetch ?? DEFAULT_PREFETCH);
     const pipeline = new DebouncePipeline({
       debounceMs: ctx.env.PUSHCDC_DEBOUNCE_MS,
       concurrency,
@@ -81,14 +84,17 @@ export function createCommerceRole(options: CommerceRoleOptions = {}): (ctx: Par
       { prefetch },
     );
     logger.info({ queue, prefetch, concurrency, debounceMs: ctx.env.PUSHCDC_DEBOUNCE_MS, stores: stores.length }, 'commerce role started');
+    let stopping: Promise<void> | undefined;
+    const drain = async () => {
+      await consumer.cancel();
+      await pipeline.stop();
+      logger.info({ outcomes: Object.fromEntries(worker.counts) }, 'commerce role stopped');
+    };
     return {
       name: 'commerce',
       stats: () => ({ ...pipeline.stats(), outcomes: Object.fromEntries(worker.counts) }),
-      async stop() {
-        await consumer.cancel();
-        await pipeline.stop();
-        logger.info({ outcomes: Object.fromEntries(worker.counts) }, 'commerce role stopped');
-      },
+      // Idempotent: the engine and a signal handler may both ask.
+      stop: () => (stopping ??= drain()),
     };
   };
 }

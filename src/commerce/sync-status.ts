@@ -45,8 +45,9 @@ export interface PrepareInput {
 
 /**
  * Upserts the record as `prepared` with its latest version pending. Returns undefined when the
- * change is not newer than the last sync of that side (a redelivered or out-of-order message: the
- * ERP skips those too). An `aborted` record stays aborted: it gave up after maxFailedAttempts and
+ * change is older than the last sync of that side (an out-of-order message: the ERP skips those
+ * too). An equal stamp is processed again: change times have millisecond precision, so two commits
+ * can share one, and a repeated update is harmless where a lost one is not. An `aborted` record stays aborted: it gave up after maxFailedAttempts and
  * real-time changes do not restart it; its pending version is still kept for a manual retry.
  */
 export async function prepareRecord(pool: Pool, input: PrepareInput): Promise<PreparedRow | undefined> {
@@ -71,7 +72,7 @@ export async function prepareRecord(pool: Pool, input: PrepareInput): Promise<Pr
        direction = EXCLUDED.direction,
        last_operation = EXCLUDED.last_operation,
        updated_at = now()
-     WHERE s.${stampColumn} IS NULL OR EXCLUDED.pending_ts > s.${stampColumn}
+     WHERE s.${stampColumn} IS NULL OR EXCLUDED.pending_ts >= s.${stampColumn}
      RETURNING id, status, extern_id, attempt_count, (extract(epoch FROM extern_ts) * 1000)::float8 AS extern_ms`,
     [input.store, input.entity, input.id, input.process, JSON.stringify(input.payload), input.at, input.direction, input.operation],
   );
@@ -157,4 +158,13 @@ export async function recordFinal(
      WHERE id = $1`,
     [id, status, reason, operation],
   );
+}
+
+/** The storefront id a record of the store got at its last successful export, if any. */
+export async function externIdOf(pool: Pool, store: string, entity: string, localId: string): Promise<string | null> {
+  const { rows } = await pool.query<{ extern_id: string | null }>(
+    'SELECT extern_id FROM pushcdc.sync_status WHERE store = $1 AND entity = $2 AND local_id = $3',
+    [store, entity, localId],
+  );
+  return rows[0]?.extern_id ?? null;
 }

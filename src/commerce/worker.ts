@@ -10,7 +10,7 @@ import type { CommerceMessage } from './message.ts';
 import type { RecordBatch } from './pipeline.ts';
 import { RealtimeGate } from './realtime-gate.ts';
 import { InvalidRecordError } from './record-fields.ts';
-import { prepareRecord, recordExported, recordFailure, recordFinal, recordImportFetched, type PreparedRow } from './sync-status.ts';
+import { externIdOf, prepareRecord, recordExported, recordFailure, recordFinal, recordImportFetched, type PreparedRow } from './sync-status.ts';
 
 /**
  * What happens to one record once its delay is over (the ERP's commerce thread): check the store,
@@ -115,7 +115,10 @@ export class CommerceWorker {
         );
         return 'skipped';
       }
-      result = await connector.processPush(entity, m.payload, { externId: row.externId });
+      result = await connector.processPush(entity, m.payload, {
+        externId: row.externId,
+        externIdOf: (other, localId) => externIdOf(this.options.pool, store.name, other, localId),
+      });
     } catch (err) {
       return this.failed(row, config, label, 'export', err);
     }

@@ -22,8 +22,9 @@ export function productBody(record: LocalRecord, type: 'physical' | 'digital') {
     sku: requiredText(record, SKU_COLUMNS, 'the item SKU'),
     name: requiredText(record, ['Description', 'Name', 'ItemName', 'ProductName'], 'the item description'),
     type,
-    price: numberField(record, ['BasePrice', 'Price', 'DefaultPrice', 'SalesPrice'], 'the price') ?? 0,
-    weight: numberField(record, ['Weight', 'BaseItemWeight', 'ItemWeight'], 'the weight') ?? 0,
+    // Absent columns stay absent: an update must not zero what the inquiry does not carry.
+    price: numberField(record, ['BasePrice', 'Price', 'DefaultPrice', 'SalesPrice'], 'the price'),
+    weight: numberField(record, ['Weight', 'BaseItemWeight', 'ItemWeight'], 'the weight'),
     description: textField(record, ['LongDescription', 'Body']),
   });
 }
@@ -65,7 +66,10 @@ export class ProductProcessor implements Processor {
     let saved: BcProduct;
     if (id === undefined) {
       // Track inventory on the product so ProductAvailability can set its level.
+      // price and weight are required on create.
       const created = await this.client.post<V3Envelope<BcProduct>>('/v3/catalog/products', {
+        price: 0,
+        weight: 0,
         ...body,
         inventory_tracking: this.type === 'physical' ? 'product' : 'none',
       });

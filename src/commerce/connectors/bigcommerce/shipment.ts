@@ -6,10 +6,12 @@ import { ORDER_REF_COLUMNS } from './order.ts';
 import { SKU_COLUMNS } from './product.ts';
 
 /**
- * Shipment → `/v2/orders/{order}/shipments`. The extern id is `<order id>/<shipment id>`. A new
- * shipment ships the order's products (only the row's SKU when the row names one, with ShippedQty)
- * to the order's first shipping address; an existing shipment with the same tracking number is
- * linked instead of created twice.
+ * Shipment → `/v2/orders/{order}/shipments`. The extern id is `<order id>/<shipment id>`. The order
+ * is the row's ExternalRef, else the extern_id its SalesOrder got in sync_status. A new shipment
+ * ships to the order's first shipping address: the row's item (InventoryID, ShippedQty) when the row
+ * names one, else all the order's products. BC-PUSH-Shipments has one row per shipment line and the
+ * commerce message carries the record's last row, so a multi-line shipment ships its last line only
+ * (see the issue note). An existing shipment with the same tracking number is linked, not duplicated.
  */
 interface BcShipment {
   id: number;
@@ -31,8 +33,12 @@ export class ShipmentProcessor implements Processor {
 
   async exportRecord(record: LocalRecord, link: SyncLink): Promise<ExportOutcome> {
     const [linkedOrder, linkedShipment] = link.externId?.split('/') ?? [];
-    const orderId = linkedOrder ?? textField(record, ORDER_REF_COLUMNS);
-    if (!orderId) throw new InvalidRecordError('the shipment has no storefront order id (the order\'s ExternRef)');
+    const orderId = linkedOrder ?? textField(record, ORDER_REF_COLUMNS) ?? (await this.syncedOrder(record, link));
+    if (!orderId) {
+      throw new InvalidRecordError(
+        'the shipment\'s order is not on the storefront: the row has no ExternalRef and its SalesOrder (OrderType|OrderNbr) has no extern_id in sync_status',
+      );
+    }
     const base = `/v2/orders/${encodeURIComponent(orderId)}/shipments`;
     const details = compact({
       tracking_number: textField(record, ['TrackingNbr', 'TrackingNumber', 'Tracking']) ?? '',
@@ -69,6 +75,14 @@ export class ShipmentProcessor implements Processor {
       description: `order ${orderId} shipment ${saved.id ?? shipmentId}${details.tracking_number ? ` (${details.tracking_number})` : ''}`,
       operation,
     };
+  }
+
+  /** The order's storefront id from its own sync status (SalesOrder local id `OrderType|OrderNbr`). */
+  private async syncedOrder(record: LocalRecord, link: SyncLink): Promise<string | undefined> {
+    const type = textField(record, ['OrderType']);
+    const nbr = textField(record, ['OrderNbr', 'OrderNumber']);
+    if (!nbr || !link.externIdOf) return undefined;
+    return (await link.externIdOf('SalesOrder', type ? `${type}|${nbr}` : nbr)) ?? undefined;
   }
 
   private async newShipmentParts(orderId: string, record: LocalRecord) {
