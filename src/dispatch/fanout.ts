@@ -5,7 +5,7 @@ import type { Logger } from '../log.ts';
 import { recordEvent } from '../monitor/events.ts';
 import { parseQueueMessage, serializeEnvelope } from '../notification.ts';
 import { filterTrackedChanges, isEmpty } from './field-tracking.ts';
-import { PRIMARY_PREFETCH } from './queues.ts';
+import { PRIMARY_PREFETCH, PRIMARY_SINGLE_ACTIVE } from './queues.ts';
 import { sleep } from './retry.ts';
 
 /**
@@ -14,7 +14,7 @@ import { sleep } from './retry.ts';
  * whatever arrived while the previous batch was being published is published together, one
  * confirmed publish per destination queue, and acknowledged only once every publish is confirmed.
  * Batches run one after another, so each destination queue receives notifications in primaryQueue
- * order.
+ * order (see PRIMARY_SINGLE_ACTIVE for running more than one dispatcher).
  */
 const STOP_GRACE_MS = 10_000;
 
@@ -122,8 +122,7 @@ export async function startFanout(deps: FanoutDeps): Promise<Fanout> {
       pending.push(delivery);
       kick();
     },
-    // A single active fan-out consumer: two would interleave one inquiry's notifications.
-    { prefetch: PRIMARY_PREFETCH, singleActiveConsumer: true },
+    { prefetch: PRIMARY_PREFETCH, singleActiveConsumer: PRIMARY_SINGLE_ACTIVE },
   );
 
   return {

@@ -17,11 +17,13 @@
  *    its message only after that. A dead receiver only lets its own queue grow (visible in
  *    `pushcdc status`), held durably by the broker rather than in our memory.
  *
- * Order: fan-out is a single active consumer and publishes batch after batch, so every destination
- * queue holds notifications in primaryQueue order; each worker is a single active consumer that
- * chains deliveries per inquiry. Crash safety: every hand-over (primaryQueue → destination queue →
- * receiver or failed table) acknowledges the earlier step only after the later one is durable, so a
- * crash repeats a notification (same Id), never drops it.
+ * Order: the fan-out publishes batch after batch, so every destination queue holds notifications in
+ * primaryQueue order (one dispatch role per instance; see PRIMARY_SINGLE_ACTIVE); each worker is a
+ * single active consumer of its queue and chains deliveries per inquiry.
+ *
+ * Crash safety: every hand-over (primaryQueue → destination queue → receiver or failed table)
+ * acknowledges the earlier step only after the later one is durable, so a crash repeats a
+ * notification (same Id), never drops it.
  */
 import type { DestinationConfig } from '../config/destinations.ts';
 import { loadDestinations } from '../config/destinations.ts';
@@ -31,7 +33,7 @@ import { ProblemsError } from '../errors.ts';
 import { createDestination } from './create.ts';
 import { startFanout, type Fanout, type Route } from './fanout.ts';
 import { purgeFailed } from './failed-store.ts';
-import { destinationQueue } from './queues.ts';
+import { PRIMARY_SINGLE_ACTIVE, destinationQueue } from './queues.ts';
 import { startDestinationWorker, type DestinationWorker } from './worker.ts';
 
 const PURGE_EVERY_MS = 3_600_000;
@@ -80,7 +82,7 @@ export const startDispatch: RoleStarter = async (ctx: EngineContext): Promise<Ru
       await ctx.broker.assertQueue(queue, { singleActiveConsumer: true });
       workers.push(await startDestinationWorker(destination, config, queue, { broker: ctx.broker, pool: ctx.pool, logger: log }));
     }
-    await ctx.broker.assertQueue(ctx.names.primaryQueue, { singleActiveConsumer: true });
+    await ctx.broker.assertQueue(ctx.names.primaryQueue, { singleActiveConsumer: PRIMARY_SINGLE_ACTIVE });
     fanout = await startFanout({
       broker: ctx.broker,
       pool: ctx.pool,

@@ -3,6 +3,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Broker } from '../../src/broker/broker.ts';
+import { PRIMARY_SINGLE_ACTIVE } from '../../src/dispatch/queues.ts';
 import type { InquiryCatalog } from '../../src/inquiry/catalog.ts';
 import { serializeEnvelope, ticksFromDate, type NotificationEnvelope, type ResultRow, type RowKey } from '../../src/notification.ts';
 
@@ -48,7 +49,7 @@ export function envelope(query: string, changes: { inserted?: RowChange[]; delet
 }
 
 export async function publishEnvelopes(broker: Broker, queue: string, envelopes: NotificationEnvelope[]): Promise<void> {
-  await broker.assertQueue(queue, { singleActiveConsumer: true });
+  await broker.assertQueue(queue, { singleActiveConsumer: PRIMARY_SINGLE_ACTIVE });
   await broker.publish(
     queue,
     envelopes.map((e) => ({ body: serializeEnvelope(e), messageId: e.notification.Id })),
