@@ -8,6 +8,9 @@ import type { RunningRole } from '../../src/engine/role.ts';
 import type { InquiryCatalog } from '../../src/inquiry/catalog.ts';
 import { loadInquiries, toCatalog } from '../../src/inquiry/load.ts';
 import type { NotificationEnvelope } from '../../src/notification.ts';
+import { storeFailed } from '../../src/dispatch/failed-store.ts';
+import { serializeNotification } from '../../src/notification.ts';
+import { runCli } from '../support/cli.ts';
 import { useTestContext } from '../support/isolation.ts';
 import { REPO_ROOT, envelope, eventually, publishEnvelopes, tempDir, writeConfig } from './fixtures.ts';
 import { DispatchHarness } from './harness.ts';
@@ -135,5 +138,27 @@ describe('commerce destination', () => {
     await publish(second);
     const two = await takeCommerceMessages(1);
     expect(two[0]!.message).toMatchObject({ store: 'shop-d', localId: 'C1|MAIN', operation: 'delete', sourceId: second.notification.Id });
+  });
+
+  it('`pushcdc failed resend` of a commerce notification publishes its records to commerceQueue', async () => {
+    await writeConfig(dir, 'destinations', 'commerce', { name: 'commerce', type: 'commerce', inquiries: [{ inquiry: 'BC-PUSH-Customers' }] });
+    await store('shop-r', { Customer: { direction: 'export' } });
+    await setRealtimeStatus(t.pool, 'shop-r', 'Customer', 'export', 'running');
+    await harness.broker.assertQueue(t.names.commerceQueue);
+    const n = envelope('BC-PUSH-Customers', { inserted: [{ key: ['5'], row: customerRow('C5', 'Resent Ltd') }] }).notification;
+    const id = await storeFailed(t.pool, {
+      destination: 'commerce',
+      query: n.Query,
+      error: 'broker unavailable',
+      payload: serializeNotification(n),
+      notificationId: n.Id,
+      attempts: 5,
+    });
+    const resent = await runCli(['failed', 'resend', id, '--dir', dir], t.env);
+    expect(resent.stderr).toBe('');
+    expect(resent.code).toBe(0);
+    const got = await takeCommerceMessages(1);
+    expect(got[0]!.message).toMatchObject({ store: 'shop-r', entity: 'Customer', localId: 'C5', operation: 'upsert', sourceId: n.Id });
+    expect((await t.pool.query('SELECT 1 FROM pushcdc.failed_notifications WHERE id = $1', [id])).rows).toEqual([]);
   });
 });
