@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { EventLevel } from '../monitor/events.ts';
 import { PushcdcError } from '../errors.ts';
+import { parseLimit } from './history.ts';
 import { withContext, type DirOption } from './context.ts';
 import { printJson, printTable } from './output.ts';
 
@@ -31,8 +32,7 @@ export function registerEvents(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: EventsOptions) => {
       const level = parseLevel(options.level);
-      const limit = options.limit === undefined ? 100 : Number(options.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new PushcdcError('USAGE', `--limit "${options.limit}" must be a whole number of at least 1`);
+      const limit = parseLimit(options.limit);
       await withContext(options, async (ctx) => {
         const { rows } = await ctx.pool.query<Record<string, unknown>>(
           `SELECT at, level, source, tenant, message, details

@@ -19,7 +19,7 @@ export function parseStatus(value: string | undefined): SyncStatusValue | undefi
   return status;
 }
 
-function parseLimit(value: string | undefined): number {
+export function parseLimit(value: string | undefined): number {
   if (value === undefined) return 100;
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new PushcdcError('USAGE', `--limit "${value}" must be a whole number of at least 1`);
   return Number(value);
@@ -33,12 +33,12 @@ export function registerHistory(program: Command): void {
     .option('--store <store>', 'only this store')
     .option('--entity <entity>', 'only this entity')
     .option('--status <status>', `only this status: ${SYNC_STATUSES.join(', ')}`)
-    .option('--limit <n>', 'at most this many rows (table output; default 100)')
-    .option('--json', 'print JSON (every matching row unless --limit)')
+    .option('--limit <n>', 'at most this many rows, newest first (default 100)')
+    .option('--json', 'print JSON')
     .action(async (options: HistoryOptions) => {
       // Usage errors before touching the database: a typo should not wait on a connection.
       const status = parseStatus(options.status);
-      const limit = options.json && options.limit === undefined ? null : parseLimit(options.limit);
+      const limit = parseLimit(options.limit);
       await withContext(options, async (ctx) => {
         const { rows } = await ctx.pool.query<Record<string, unknown>>(
           `SELECT store, entity, local_id, extern_id, extern_description, status, direction, last_operation, last_error,

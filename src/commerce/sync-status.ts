@@ -28,6 +28,8 @@ export interface PreparedRow {
   attemptCount: number;
   /** The storefront's stamp at the last sync, in ms since 1970. */
   externSyncedMs: number | null;
+  /** The newest pending version of the record: what is to be synced. */
+  payload: Record<string, unknown>;
 }
 
 export interface PrepareInput {
@@ -59,6 +61,7 @@ export async function prepareRecord(pool: Pool, input: PrepareInput): Promise<Pr
     extern_id: string | null;
     attempt_count: number;
     extern_ms: number | null;
+    pending_payload: Record<string, unknown>;
   }>(
     `INSERT INTO pushcdc.sync_status AS s
        (store, entity, ${idColumn}, status, pending_sync, sync_in_process, pending_payload, pending_ts, direction, last_operation)
@@ -67,13 +70,15 @@ export async function prepareRecord(pool: Pool, input: PrepareInput): Promise<Pr
        status = CASE WHEN s.status = 'aborted' THEN 'aborted' ELSE 'prepared' END,
        pending_sync = true,
        sync_in_process = EXCLUDED.sync_in_process AND s.status <> 'aborted',
-       pending_payload = EXCLUDED.pending_payload,
-       pending_ts = EXCLUDED.pending_ts,
+       -- A late, older message (redelivered after a failure) must not replace a newer pending version.
+       pending_payload = CASE WHEN s.pending_ts IS NULL OR EXCLUDED.pending_ts >= s.pending_ts
+                              THEN EXCLUDED.pending_payload ELSE s.pending_payload END,
+       pending_ts = GREATEST(s.pending_ts, EXCLUDED.pending_ts),
        direction = EXCLUDED.direction,
        last_operation = EXCLUDED.last_operation,
        updated_at = now()
      WHERE s.${stampColumn} IS NULL OR EXCLUDED.pending_ts >= s.${stampColumn}
-     RETURNING id, status, extern_id, attempt_count, (extract(epoch FROM extern_ts) * 1000)::float8 AS extern_ms`,
+     RETURNING id, status, extern_id, attempt_count, (extract(epoch FROM extern_ts) * 1000)::float8 AS extern_ms, pending_payload`,
     [input.store, input.entity, input.id, input.process, JSON.stringify(input.payload), input.at, input.direction, input.operation],
   );
   const row = rows[0];
@@ -84,6 +89,7 @@ export async function prepareRecord(pool: Pool, input: PrepareInput): Promise<Pr
     externId: row.extern_id,
     attemptCount: row.attempt_count,
     externSyncedMs: row.extern_ms,
+    payload: row.pending_payload,
   };
 }
 

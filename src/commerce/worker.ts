@@ -3,7 +3,7 @@ import type { Pool } from '../db/pool.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { recordEvent } from '../monitor/events.ts';
-import type { Connector } from './connector.ts';
+import type { Connector, ExportOutcome } from './connector.ts';
 import { createConnector } from './connectors/index.ts';
 import { chooseDirection, externChangedSince } from './direction.ts';
 import type { CommerceMessage } from './message.ts';
@@ -100,22 +100,25 @@ export class CommerceWorker {
 
     const connector = this.connector(store);
     const label = `${entity} ${m.localId} (store ${store.name})`;
-    let result;
+    let externChanged: boolean;
     try {
-      const externChanged = row.externId
-        ? externChangedSince(await connector.externModifiedAt(entity, row.externId), row.externSyncedMs)
-        : false;
-      if (chooseDirection({ localChanged: true, externChanged, primarySystem: config.primarySystem }) === 'import') {
-        await recordFinal(
-          this.options.pool,
-          row.id,
-          'skipped',
-          'the storefront changed this record after the last sync and the primary system is external: the storefront version wins',
-          'export-skipped',
-        );
-        return 'skipped';
-      }
-      result = await connector.processPush(entity, m.payload, {
+      externChanged = row.externId ? externChangedSince(await connector.externModifiedAt(entity, row.externId), row.externSyncedMs) : false;
+    } catch (err) {
+      return this.failed(row, config, label, 'export', err);
+    }
+    if (chooseDirection({ localChanged: true, externChanged, primarySystem: config.primarySystem }) === 'import') {
+      await recordFinal(
+        this.options.pool,
+        row.id,
+        'skipped',
+        'the storefront changed this record after the last sync and the primary system is external: the storefront version wins',
+        'export-skipped',
+      );
+      return 'skipped';
+    }
+    let result: ExportOutcome;
+    try {
+      result = await connector.processPush(entity, row.payload, {
         externId: row.externId,
         externIdOf: (other, localId) => externIdOf(this.options.pool, store.name, other, localId),
       });
@@ -147,7 +150,7 @@ export class CommerceWorker {
     if (row.status === 'aborted') return 'aborted';
     if (config.realtimeMode === 'prepare') return 'prepared';
     try {
-      const fetched = await this.connector(store).processHook(entity, m.payload, { externId: row.externId });
+      const fetched = await this.connector(store).processHook(entity, row.payload, { externId: row.externId });
       await recordImportFetched(this.options.pool, row.id, fetched);
       return 'prepared';
     } catch (err) {

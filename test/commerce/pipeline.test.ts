@@ -35,11 +35,13 @@ beforeAll(async () => {
     }),
     store('prep', { Customer: { direction: 'export', realtimeMode: 'prepare' } }),
     store('halt', { Customer: { direction: 'export', realtimeMode: 'prepare-and-process' } }),
+    store('ext', { Customer: { direction: 'bidirectional', realtimeMode: 'prepare-and-process', primarySystem: 'external' } }),
   ]);
   removeDir = made.remove;
   const ctx = await engineContext(t, made.dir, { PUSHCDC_DEBOUNCE_MS: String(DEBOUNCE_MS) });
   broker = ctx.broker;
-  for (const [s, e] of [['proc', 'Customer'], ['proc', 'StockItem'], ['prep', 'Customer']] as const) await running(t, s, e);
+  for (const [s, e] of [['proc', 'Customer'], ['proc', 'StockItem'], ['prep', 'Customer'], ['ext', 'Customer']] as const) await running(t, s, e);
+  await setRealtimeStatus(t.pool, 'ext', 'Customer', 'import', 'running');
   role = await createCommerceRole({ prefetch: 1000 })(ctx);
 });
 
@@ -111,9 +113,9 @@ describe('the commerce delay', () => {
     }
     // An aborted record is not retried by later real-time changes (a user re-processes it).
     const before = sim.calls().length;
+    const abortedBefore = role.stats().outcomes.aborted ?? 0;
     await publish(broker, t.names.commerceQueue, [exportMessage('proc', 'Customer', 'F1', customerRow('F1', 'Fixed', 'fail@example.com'))]);
-    await idle();
-    await sleep(DEBOUNCE_MS * 2);
+    await waitFor('the change of the aborted record to be handled', async () => (role.stats().outcomes.aborted ?? 0) > abortedBefore);
     await idle();
     expect(sim.calls().slice(before)).toHaveLength(0);
     expect((await syncRow(t, 'proc', 'Customer', 'F1'))?.status).toBe('aborted');
@@ -203,5 +205,100 @@ describe('matching and rate limits', () => {
     expect(posts.map((p) => p.status)).toEqual([429, 429, 200]);
     expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(690);
     expect(posts[2]!.at - posts[1]!.at).toBeGreaterThanOrEqual(690);
+  });
+});
+
+describe('direction, outcomes and imports', () => {
+  const processed = (st: string, id: string) =>
+    waitFor(`${id} processed`, async () => {
+      const r = await syncRow(t, st, 'Customer', id);
+      return r?.status === 'processed' && r;
+    });
+
+  it('both sides changed and the storefront is the primary system: the export is skipped', async () => {
+    await publish(broker, t.names.commerceQueue, [exportMessage('ext', 'Customer', 'X1', customerRow('X1', 'Both Sides', 'both@example.com'))]);
+    const first = await processed('ext', 'X1');
+    // Someone edits the customer on the storefront after our sync...
+    const customer = sim.customers.get(Number(first.extern_id))!;
+    customer.date_modified = new Date(Date.now() + 60_000).toISOString();
+    customer.first_name = 'Edited';
+    // ...and the ERP changes it too: the storefront version wins, nothing is written.
+    const before = sim.calls().length;
+    await publish(broker, t.names.commerceQueue, [exportMessage('ext', 'Customer', 'X1', customerRow('X1', 'ERP Change', 'both@example.com'))]);
+    const row = await waitFor('X1 skipped', async () => {
+      const r = await syncRow(t, 'ext', 'Customer', 'X1');
+      return r?.status === 'skipped' && r;
+    });
+    expect(row.last_error).toMatch(/primary system is external/);
+    expect(sim.calls().slice(before).map((c) => `${c.method} ${c.path}`)).toEqual(['GET /v3/customers']);
+    expect(customer.first_name).toBe('Edited');
+  });
+
+  it('only the ERP changed since the last sync: exported even with the storefront as primary system', async () => {
+    await publish(broker, t.names.commerceQueue, [exportMessage('ext', 'Customer', 'X2', customerRow('X2', 'First Version', 'x2@example.com'))]);
+    await processed('ext', 'X2');
+    await publish(broker, t.names.commerceQueue, [exportMessage('ext', 'Customer', 'X2', customerRow('X2', 'Second Version', 'x2@example.com'))]);
+    await waitFor('X2 updated', async () => {
+      const r = await syncRow(t, 'ext', 'Customer', 'X2');
+      return r?.status === 'processed' && r.last_operation === 'updated';
+    });
+    expect([...sim.customers.values()].find((c) => c.email === 'x2@example.com')).toMatchObject({ first_name: 'Second', last_name: 'Version' });
+  });
+
+  it('a record missing a required column is invalid; a deleted record is marked deleted', async () => {
+    const { Email: _none, ...noEmail } = customerRow('V1', 'No Email', '');
+    await publish(broker, t.names.commerceQueue, [exportMessage('proc', 'Customer', 'V1', noEmail)]);
+    const row = await waitFor('V1 invalid', async () => {
+      const r = await syncRow(t, 'proc', 'Customer', 'V1');
+      return r?.status === 'invalid' && r;
+    });
+    expect(row.last_error).toMatch(/the customer email is missing/);
+    const deletion = { ...exportMessage('proc', 'Customer', 'V1', noEmail), operation: 'delete' as const };
+    await publish(broker, t.names.commerceQueue, [deletion]);
+    await waitFor('V1 deleted', async () => (await syncRow(t, 'proc', 'Customer', 'V1'))?.status === 'deleted');
+  });
+
+  it('a late, older message after a failure retries the newer pending version, not its own', async () => {
+    const newer = exportMessage('proc', 'Customer', 'L1', customerRow('L1', 'Newer Version', 'late@example.com'));
+    const older = { ...exportMessage('proc', 'Customer', 'L1', customerRow('L1', 'Older Version', 'late@example.com')), at: new Date(Date.parse(newer.at) - 5000).toISOString() };
+    sim.failNext(1, 500, /^GET \/v3\/customers$/);
+    await publish(broker, t.names.commerceQueue, [newer]);
+    await waitFor('L1 failed', async () => (await syncRow(t, 'proc', 'Customer', 'L1'))?.status === 'failed');
+    await publish(broker, t.names.commerceQueue, [older]);
+    await processed('proc', 'L1');
+    expect([...sim.customers.values()].find((c) => c.email === 'late@example.com')).toMatchObject({ first_name: 'Newer', last_name: 'Version' });
+  });
+
+  it('a webhook message (import) fetches the storefront record into sync_status', async () => {
+    const customer = sim.addCustomer({ email: 'hooked@example.com', first_name: 'Hook', last_name: 'Ed' });
+    await publish(broker, t.names.commerceQueue, [
+      {
+        store: 'ext',
+        entity: 'Customer',
+        direction: 'import',
+        externId: String(customer.id),
+        operation: 'upsert',
+        payload: { scope: 'store/customer/updated', store_id: '1', data: { type: 'customer', id: customer.id } },
+        at: new Date().toISOString(),
+      },
+    ]);
+    const { rows } = await waitFor('the import row', async () => {
+      const r = await t.pool.query<{ status: string; last_operation: string; extern_description: string; pending_payload: { email: string } }>(
+        `SELECT status, last_operation, extern_description, pending_payload FROM pushcdc.sync_status WHERE store = 'ext' AND extern_id = $1`,
+        [String(customer.id)],
+      );
+      return r.rows[0]?.last_operation === 'import-fetched' && r;
+    });
+    expect(rows[0]).toMatchObject({ status: 'prepared', extern_description: 'Hook Ed <hooked@example.com>', pending_payload: { email: 'hooked@example.com' } });
+  });
+
+  it('a malformed message is dropped with an error event, not redelivered forever', async () => {
+    await broker.publish(t.names.commerceQueue, [{ body: '{"store":"proc","entity":"Customer"}' }]);
+    await waitFor('the error event', async () => {
+      const { rows } = await t.pool.query(`SELECT 1 FROM pushcdc.system_events WHERE message LIKE 'dropped a commerceQueue message: %direction%'`);
+      return rows.length > 0;
+    });
+    await idle();
+    expect((await broker.stats(t.names.commerceQueue)).messages).toBe(0);
   });
 });

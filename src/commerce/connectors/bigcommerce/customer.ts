@@ -109,9 +109,11 @@ export class CustomerProcessor implements Processor {
       saved = created.data[0];
       operation = 'created';
     } else {
+      // Address first: the customer's date_modified from the last write is the stamp kept for the
+      // next direction check, and an address write may move it on the store.
+      if (address) await this.saveAddress(id, address);
       const updated = await this.client.put<V3Envelope<BcCustomer[]>>('/v3/customers', [{ id, ...customer }]);
       saved = updated.data[0];
-      if (address) await this.saveAddress(id, address);
     }
     if (!saved) throw new PushcdcError('STOREFRONT', 'the storefront answered without the saved customer');
     return {
