@@ -5,8 +5,8 @@ import type { Logger } from '../log.ts';
 import type { CommerceMessage } from './message.ts';
 
 /**
- * The commerce delay (SPEC section 7): broker deliveries → groupBy(record) → debounce per record →
- * processing with bounded concurrency. Nothing is acknowledged here: each delivery is held (unacked)
+ * The commerce delay (SPEC section 7): broker deliveries → groupBy(store) → groupBy(record) →
+ * debounce per record → processing with bounded concurrency per store. Nothing is acknowledged here: each delivery is held (unacked)
  * until the batch it joined has been processed, and `process` settles every delivery of its batch.
  *
  * - A group lives for one quiet period: its `duration` ends it `debounceMs` after its last message
@@ -30,7 +30,8 @@ export interface PipelineOptions {
   debounceMs: number;
   /** Longest a record's group lives; default 10 × debounceMs (at least 1 s). */
   maxWaitMs?: number;
-  concurrency: number;
+  /** Records of one partition processed at once. */
+  concurrency: (partition: string) => number;
   /** Must settle (ack or nack) every delivery of the batch; a rejection nacks them for redelivery. */
   process(batch: RecordBatch): Promise<void>;
   logger: Logger;
@@ -52,6 +53,7 @@ export interface PipelineStats {
 }
 
 interface Incoming {
+  partition: string;
   key: string;
   atMs: number;
   message: CommerceMessage;
@@ -77,33 +79,43 @@ export class DebouncePipeline {
     const maxWaitMs = options.maxWaitMs ?? Math.max(1000, options.debounceMs * 10);
     this.subscription = this.input
       .pipe(
-        groupBy((m) => m.key, { duration: (group) => group.pipe(quietPeriod(options.debounceMs, maxWaitMs)) }),
-        mergeMap((group) => {
-          this.groups++;
-          return group.pipe(reduce<Incoming, Accumulated | null>((acc, m) => accumulate(acc, m), null));
-        }),
-        // One value per closed group: the group's delay is over, its batch waits for a slot.
-        filter((batch): batch is Accumulated => {
-          this.groups--;
-          this.waiting++;
-          return batch !== null;
-        }),
-        mergeMap((batch) => defer(() => this.run(batch)), options.concurrency),
+        // One lane per partition (store), each with its own concurrency: a slow or rate-limited
+        // storefront fills only its own processing slots.
+        groupBy((m) => m.partition),
+        mergeMap((lane) =>
+          lane.pipe(
+            groupBy((m) => m.key, { duration: (group) => group.pipe(quietPeriod(options.debounceMs, maxWaitMs)) }),
+            mergeMap((group) => {
+              this.groups++;
+              return group.pipe(reduce<Incoming, Accumulated | null>((acc, m) => accumulate(acc, m), null));
+            }),
+            // One value per closed group: the group's delay is over, its batch waits for a slot.
+            filter((batch): batch is Accumulated => {
+              this.groups--;
+              this.waiting++;
+              return batch !== null;
+            }),
+            mergeMap((batch) => defer(() => this.run(batch)), options.concurrency(lane.key)),
+          ),
+        ),
       )
       .subscribe({
         error: (err: unknown) => options.logger.fatal({ err }, 'commerce pipeline failed; messages stay unacknowledged'),
       });
   }
 
-  /** Feeds one delivery; after stop() it goes straight back to the broker. */
-  push(message: CommerceMessage, key: string, delivery: Delivery): void {
+  /**
+   * Feeds one delivery; after stop() it goes straight back to the broker. `partition` picks the lane
+   * (the store: keep the number of distinct values small), `key` the record.
+   */
+  push(message: CommerceMessage, partition: string, key: string, delivery: Delivery): void {
     if (this.stopping) {
       delivery.nack(true);
       return;
     }
     this.held.add(delivery);
     const atMs = Date.parse(message.at);
-    this.input.next({ key, atMs: Number.isFinite(atMs) ? atMs : 0, message, delivery });
+    this.input.next({ partition, key, atMs: Number.isFinite(atMs) ? atMs : 0, message, delivery });
   }
 
   stats(): PipelineStats {

@@ -14,6 +14,8 @@ import { customerRow, engineContext, exportMessage, makeDir, publish, running, s
 const DEBOUNCE_MS = 400;
 const t = useTestContext('commerce-pipeline', { sample: false });
 let sim: BigCommerceSimulator;
+/** A second storefront, for the store that is rate limited while the others work. */
+let slowSim: BigCommerceSimulator;
 let role: RunningCommerce;
 let broker: Broker;
 let removeDir: () => Promise<void>;
@@ -28,7 +30,16 @@ const store = (name: string, entities: Record<string, unknown>) => ({
 
 beforeAll(async () => {
   sim = await BigCommerceSimulator.start();
+  slowSim = await BigCommerceSimulator.start();
   const made = await makeDir([
+    {
+      name: 'slow',
+      connector: 'bigcommerce',
+      baseUrl: slowSim.baseUrl,
+      accessToken: slowSim.token,
+      concurrency: 1,
+      entities: { Customer: { direction: 'export', realtimeMode: 'prepare-and-process' } },
+    },
     store('proc', {
       Customer: { direction: 'export', realtimeMode: 'prepare-and-process', maxFailedAttempts: 3 },
       StockItem: { direction: 'export', realtimeMode: 'prepare-and-process' },
@@ -40,7 +51,7 @@ beforeAll(async () => {
   removeDir = made.remove;
   const ctx = await engineContext(t, made.dir, { PUSHCDC_DEBOUNCE_MS: String(DEBOUNCE_MS) });
   broker = ctx.broker;
-  for (const [s, e] of [['proc', 'Customer'], ['proc', 'StockItem'], ['prep', 'Customer'], ['ext', 'Customer']] as const) await running(t, s, e);
+  for (const [s, e] of [['slow', 'Customer'], ['proc', 'Customer'], ['proc', 'StockItem'], ['prep', 'Customer'], ['ext', 'Customer']] as const) await running(t, s, e);
   await setRealtimeStatus(t.pool, 'ext', 'Customer', 'import', 'running');
   role = await createCommerceRole({ prefetch: 1000 })(ctx);
 });
@@ -49,6 +60,7 @@ afterAll(async () => {
   await role?.stop();
   await broker?.close();
   await sim?.close();
+  await slowSim?.close();
   await removeDir?.();
 });
 
@@ -206,6 +218,27 @@ describe('matching and rate limits', () => {
     expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(690);
     expect(posts[2]!.at - posts[1]!.at).toBeGreaterThanOrEqual(690);
   });
+});
+
+describe('stores', () => {
+  it('a rate-limited store fills only its own processing slots; other stores keep flowing', async () => {
+    slowSim.rateLimitNext(5, 3000);
+    await publish(
+      broker,
+      t.names.commerceQueue,
+      [1, 2, 3, 4, 5].map((i) => exportMessage('slow', 'Customer', `S${i}`, customerRow(`S${i}`, `Slow ${i}`, `slow${i}@example.com`))),
+    );
+    await waitFor('the slow store to be waiting on its rate limit', async () => slowSim.calls().length > 0);
+    const started = Date.now();
+    await publish(broker, t.names.commerceQueue, [exportMessage('proc', 'Customer', 'Q1', customerRow('Q1', 'Quick One', 'quick@example.com'))]);
+    await waitFor('Q1 processed', async () => (await syncRow(t, 'proc', 'Customer', 'Q1'))?.status === 'processed');
+    expect(Date.now() - started).toBeLessThan(2500);
+    // The slow store got there too, one record at a time.
+    for (let i = 1; i <= 5; i++) {
+      await waitFor(`S${i} processed`, async () => (await syncRow(t, 'slow', 'Customer', `S${i}`))?.status === 'processed', 40_000);
+    }
+    expect(slowSim.calls().filter((c) => c.status === 429)).toHaveLength(5);
+  }, 60_000);
 });
 
 describe('direction, outcomes and imports', () => {
