@@ -40,6 +40,11 @@ export interface Processor {
   /** Storefront webhook scopes/topics the entity imports through; empty: it cannot be imported. */
   readonly webhookScopes: readonly string[];
   exportRecord?(record: LocalRecord, link: SyncLink): Promise<ExportOutcome>;
+  /**
+   * What an export of the record would write, without ids the store assigns: its hash is kept as
+   * extern_hash, and an equal hash means the storefront already has this version (no call needed).
+   */
+  content?(record: LocalRecord): unknown;
   /** The storefront's current modification time of a record, to pick the sync direction. */
   externModifiedAt?(externId: string): Promise<string | null>;
   /** Fetches what a webhook announced (webhook bodies are thin: a scope and an id). */
@@ -60,6 +65,8 @@ export interface Connector {
   /** Removes the entity's webhooks that point at the target; returns how many were removed. */
   stopWebhooks(entity: EntityName, target: WebhookTarget): Promise<number>;
   processPush(entity: EntityName, record: LocalRecord, link: SyncLink): Promise<ExportOutcome>;
+  /** The processor's `content` of the record; undefined when the processor has none. */
+  contentOf(entity: EntityName, record: LocalRecord): unknown;
   processHook(entity: EntityName, hook: LocalRecord, link: SyncLink): Promise<ImportOutcome>;
   /** Null when the storefront cannot tell (or the processor does not ask). */
   externModifiedAt(entity: EntityName, externId: string): Promise<string | null>;

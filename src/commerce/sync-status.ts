@@ -30,6 +30,8 @@ export interface PreparedRow {
   externSyncedMs: number | null;
   /** The newest pending version of the record: what is to be synced. */
   payload: Record<string, unknown>;
+  /** Hash of what the last successful sync wrote (extern_hash). */
+  externHash: string | null;
 }
 
 export interface PrepareInput {
@@ -62,6 +64,7 @@ export async function prepareRecord(pool: Pool, input: PrepareInput): Promise<Pr
     attempt_count: number;
     extern_ms: number | null;
     pending_payload: Record<string, unknown>;
+    extern_hash: string | null;
   }>(
     `INSERT INTO pushcdc.sync_status AS s
        (store, entity, ${idColumn}, status, pending_sync, sync_in_process, pending_payload, pending_ts, direction, last_operation)
@@ -78,7 +81,7 @@ export async function prepareRecord(pool: Pool, input: PrepareInput): Promise<Pr
        last_operation = EXCLUDED.last_operation,
        updated_at = now()
      WHERE s.${stampColumn} IS NULL OR EXCLUDED.pending_ts >= s.${stampColumn}
-     RETURNING id, status, extern_id, attempt_count, (extract(epoch FROM extern_ts) * 1000)::float8 AS extern_ms, pending_payload`,
+     RETURNING id, status, extern_id, attempt_count, (extract(epoch FROM extern_ts) * 1000)::float8 AS extern_ms, pending_payload, extern_hash`,
     [input.store, input.entity, input.id, input.process, JSON.stringify(input.payload), input.at, input.direction, input.operation],
   );
   const row = rows[0];
@@ -90,11 +93,14 @@ export async function prepareRecord(pool: Pool, input: PrepareInput): Promise<Pr
     attemptCount: row.attempt_count,
     externSyncedMs: row.extern_ms,
     payload: row.pending_payload,
+    externHash: row.extern_hash,
   };
 }
 
 export interface ExportSuccess {
   externId: string;
+  /** extern_hash: the hash of the processor's content, else of what was sent. */
+  hash?: string | undefined;
   externModifiedAt: string | null;
   sent: unknown;
   description: string;
@@ -110,7 +116,18 @@ export async function recordExported(pool: Pool, id: string, result: ExportSucce
        attempt_count = 0, last_error = NULL, pending_sync = false, sync_in_process = false,
        pending_payload = NULL, last_attempt_at = now(), updated_at = now()
      WHERE id = $1`,
-    [id, result.externId, result.externModifiedAt, contentHash(result.sent), JSON.stringify(result.sent), result.description, result.operation],
+    [id, result.externId, result.externModifiedAt, result.hash ?? contentHash(result.sent), JSON.stringify(result.sent), result.description, result.operation],
+  );
+}
+
+/** The storefront already has this version (same content hash, not changed there): synced, no call. */
+export async function recordUnchanged(pool: Pool, id: string): Promise<void> {
+  await pool.query(
+    `UPDATE pushcdc.sync_status SET
+       status = 'processed', last_operation = 'unchanged', local_ts = pending_ts, attempt_count = 0, last_error = NULL,
+       pending_sync = false, sync_in_process = false, pending_payload = NULL, last_attempt_at = now(), updated_at = now()
+     WHERE id = $1`,
+    [id],
   );
 }
 

@@ -10,7 +10,8 @@ import type { CommerceMessage } from './message.ts';
 import type { RecordBatch } from './pipeline.ts';
 import { RealtimeGate } from './realtime-gate.ts';
 import { InvalidRecordError } from './record-fields.ts';
-import { externIdOf, prepareRecord, recordExported, recordFailure, recordFinal, recordImportFetched, type PreparedRow } from './sync-status.ts';
+import { contentHash } from './hash.ts';
+import { externIdOf, prepareRecord, recordExported, recordUnchanged, recordFailure, recordFinal, recordImportFetched, type PreparedRow } from './sync-status.ts';
 
 /**
  * What happens to one record once its delay is over (the ERP's commerce thread): check the store,
@@ -26,6 +27,7 @@ export type Outcome =
   | 'stale'
   | 'prepared'
   | 'processed'
+  | 'unchanged'
   | 'failed'
   | 'aborted'
   | 'skipped'
@@ -116,6 +118,18 @@ export class CommerceWorker {
       );
       return 'skipped';
     }
+    let hash: string | undefined;
+    try {
+      const content = connector.contentOf(entity, row.payload);
+      hash = content === undefined ? undefined : contentHash(content);
+    } catch (err) {
+      return this.failed(row, config, label, 'export', err);
+    }
+    // Only columns the storefront does not get changed (LastModified, CreditLimit...): nothing to send.
+    if (hash !== undefined && row.externId !== null && hash === row.externHash && !externChanged) {
+      await recordUnchanged(this.options.pool, row.id);
+      return 'unchanged';
+    }
     let result: ExportOutcome;
     try {
       result = await connector.processPush(entity, row.payload, {
@@ -126,7 +140,7 @@ export class CommerceWorker {
       return this.failed(row, config, label, 'export', err);
     }
     try {
-      await recordExported(this.options.pool, row.id, result);
+      await recordExported(this.options.pool, row.id, { ...result, hash });
     } catch (err) {
       // The unique (store, entity, extern_id): another local record is linked to that storefront record.
       if ((err as { code?: string }).code !== '23505') throw err;

@@ -291,6 +291,20 @@ describe('direction, outcomes and imports', () => {
     await waitFor('V1 deleted', async () => (await syncRow(t, 'proc', 'Customer', 'V1'))?.status === 'deleted');
   });
 
+  it('a change only in columns the storefront does not get: processed as unchanged, nothing written', async () => {
+    await publish(broker, t.names.commerceQueue, [exportMessage('proc', 'Customer', 'U1', { ...customerRow('U1', 'Same Content', 'same@example.com'), CreditLimit: '100.0000' })]);
+    await processed('proc', 'U1');
+    const before = sim.calls().length;
+    await publish(broker, t.names.commerceQueue, [exportMessage('proc', 'Customer', 'U1', { ...customerRow('U1', 'Same Content', 'same@example.com'), CreditLimit: '900.0000' })]);
+    const row = await waitFor('U1 unchanged', async () => {
+      const r = await syncRow(t, 'proc', 'Customer', 'U1');
+      return r?.last_operation === 'unchanged' && r;
+    });
+    expect(row).toMatchObject({ status: 'processed', pending_sync: false, attempt_count: 0 });
+    // One look at the storefront's stamp (has it changed there?), no write.
+    expect(sim.calls().slice(before).map((c) => `${c.method} ${c.path}`)).toEqual(['GET /v3/customers']);
+  });
+
   it('a late, older message after a failure retries the newer pending version, not its own', async () => {
     const newer = exportMessage('proc', 'Customer', 'L1', customerRow('L1', 'Newer Version', 'late@example.com'));
     const older = { ...exportMessage('proc', 'Customer', 'L1', customerRow('L1', 'Older Version', 'late@example.com')), at: new Date(Date.parse(newer.at) - 5000).toISOString() };

@@ -42,6 +42,10 @@ export abstract class ConnectorBase implements Connector {
     return processor.exportRecord(record, link);
   }
 
+  contentOf(entity: EntityName, record: LocalRecord): unknown {
+    return this.processors.get(entity)?.content?.(record);
+  }
+
   processHook(entity: EntityName, hook: LocalRecord, link: SyncLink): Promise<ImportOutcome> {
     const processor = this.processors.get(entity);
     if (!processor?.importRecord) throw this.unsupported(entity, 'import');

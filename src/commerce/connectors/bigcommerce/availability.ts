@@ -18,18 +18,22 @@ export class AvailabilityProcessor implements Processor {
     private readonly locationId: number,
   ) {}
 
-  async exportRecord(record: LocalRecord, link: SyncLink): Promise<ExportOutcome> {
+  content(record: LocalRecord) {
     const sku = requiredText(record, SKU_COLUMNS, 'the item SKU');
     const available = numberField(record, ['QtyAvailable', 'AvailableQty', 'Available', 'Quantity', 'Qty', 'QtyOnHand'], 'the quantity');
     if (available === undefined) throw new InvalidRecordError('the quantity is missing: the record has no QtyAvailable column');
+    // The storefront keeps whole, non-negative levels; an oversold item shows as out of stock.
+    return { sku, location_id: this.locationId, quantity: Math.max(0, Math.floor(available)) };
+  }
+
+  async exportRecord(record: LocalRecord, link: SyncLink): Promise<ExportOutcome> {
+    const { sku, quantity } = this.content(record);
     let productId = link.externId ? Number(link.externId) : undefined;
     if (productId === undefined) {
       const product = await findProductBySku(this.client, sku);
       if (!product) throw new PushcdcError('STOREFRONT', `no storefront product has the SKU ${sku}: export the item first`);
       productId = product.id;
     }
-    // The storefront keeps whole, non-negative levels; an oversold item shows as out of stock.
-    const quantity = Math.max(0, Math.floor(available));
     const sent = {
       reason: 'pushcdc real-time availability',
       items: [{ location_id: this.locationId, product_id: productId, quantity }],

@@ -88,6 +88,10 @@ export class CustomerProcessor implements Processor {
 
   constructor(private readonly client: BigCommerceClient) {}
 
+  content(record: LocalRecord) {
+    return { customer: customerBody(record), address: addressBody(record) ?? null };
+  }
+
   async exportRecord(record: LocalRecord, link: SyncLink): Promise<ExportOutcome> {
     const customer = customerBody(record);
     const address = addressBody(record);
@@ -119,7 +123,7 @@ export class CustomerProcessor implements Processor {
     return {
       externId: String(saved.id),
       externModifiedAt: saved.date_modified ?? null,
-      sent: { customer, address: address ?? null },
+      sent: this.content(record),
       description: `${customer.first_name} ${customer.last_name} <${customer.email}>`,
       operation,
     };

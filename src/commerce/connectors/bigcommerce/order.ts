@@ -41,10 +41,14 @@ export class SalesOrderProcessor implements Processor {
 
   constructor(private readonly client: BigCommerceClient) {}
 
+  content(record: LocalRecord) {
+    return { status_id: bcStatusId(requiredText(record, ['Status', 'OrderStatus'], 'the order status')) };
+  }
+
   async exportRecord(record: LocalRecord, link: SyncLink): Promise<ExportOutcome> {
     const orderId = link.externId ?? textField(record, ORDER_REF_COLUMNS);
     if (!orderId) throw new InvalidRecordError('the order has no storefront order id (ExternRef): only orders from the store go back to it');
-    const sent = { status_id: bcStatusId(requiredText(record, ['Status', 'OrderStatus'], 'the order status')) };
+    const sent = this.content(record);
     const saved = await this.client.put<BcOrder>(`/v2/orders/${encodeURIComponent(orderId)}`, sent);
     return {
       externId: String(saved.id ?? orderId),

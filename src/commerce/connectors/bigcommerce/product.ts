@@ -52,6 +52,10 @@ export class ProductProcessor implements Processor {
     private readonly client: BigCommerceClient,
   ) {}
 
+  content(record: LocalRecord) {
+    return productBody(record, this.type);
+  }
+
   async exportRecord(record: LocalRecord, link: SyncLink): Promise<ExportOutcome> {
     const body = productBody(record, this.type);
     let id = link.externId ? Number(link.externId) : undefined;

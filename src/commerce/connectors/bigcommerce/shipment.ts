@@ -13,6 +13,14 @@ import { SKU_COLUMNS } from './product.ts';
  * commerce message carries the record's last row, so a multi-line shipment ships its last line only
  * (see the issue note). An existing shipment with the same tracking number is linked, not duplicated.
  */
+function shipmentDetails(record: LocalRecord) {
+  return compact({
+    tracking_number: textField(record, ['TrackingNbr', 'TrackingNumber', 'Tracking']) ?? '',
+    shipping_method: textField(record, ['Carrier', 'ShipVia', 'ShippingMethod']),
+    comments: textField(record, ['ShipmentNbr', 'ShipmentID']),
+  });
+}
+
 interface BcShipment {
   id: number;
   order_id: number;
@@ -31,6 +39,14 @@ export class ShipmentProcessor implements Processor {
 
   constructor(private readonly client: BigCommerceClient) {}
 
+  content(record: LocalRecord) {
+    return {
+      ...shipmentDetails(record),
+      sku: textField(record, SKU_COLUMNS) ?? null,
+      quantity: numberField(record, ['ShippedQty', 'Qty', 'Quantity'], 'the shipped quantity') ?? null,
+    };
+  }
+
   async exportRecord(record: LocalRecord, link: SyncLink): Promise<ExportOutcome> {
     const [linkedOrder, linkedShipment] = link.externId?.split('/') ?? [];
     const orderId = linkedOrder ?? textField(record, ORDER_REF_COLUMNS) ?? (await this.syncedOrder(record, link));
@@ -40,11 +56,7 @@ export class ShipmentProcessor implements Processor {
       );
     }
     const base = `/v2/orders/${encodeURIComponent(orderId)}/shipments`;
-    const details = compact({
-      tracking_number: textField(record, ['TrackingNbr', 'TrackingNumber', 'Tracking']) ?? '',
-      shipping_method: textField(record, ['Carrier', 'ShipVia', 'ShippingMethod']),
-      comments: textField(record, ['ShipmentNbr', 'ShipmentID']),
-    });
+    const details = shipmentDetails(record);
     let shipmentId = linkedShipment ? Number(linkedShipment) : undefined;
     let operation: ExportOutcome['operation'] = 'updated';
     if (shipmentId === undefined && details.tracking_number) {
