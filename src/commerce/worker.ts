@@ -161,6 +161,11 @@ export class CommerceWorker {
       process: config.realtimeMode === 'prepare-and-process',
     });
     if (!row) return 'stale';
+    // Gone from the storefront: nothing to fetch; writing the deletion into the ERP is not built.
+    if (m.operation === 'delete') {
+      await recordFinal(this.options.pool, row.id, 'deleted', null, 'hook-delete');
+      return 'deleted';
+    }
     if (row.status === 'aborted') return 'aborted';
     if (config.realtimeMode === 'prepare') return 'prepared';
     try {
