@@ -45,11 +45,13 @@ export function ticksFromDate(date: Date): bigint {
   return BigInt(date.getTime()) * 10_000n + TICKS_AT_UNIX_EPOCH;
 }
 
-const TICKS_MARK = '"\u0000ticks\u0000"';
-
-/** The public payload as JSON text, TimeStamp written as an exact integer. */
+/**
+ * The public payload as JSON text, TimeStamp written as an exact integer. Built field by field (no
+ * placeholder replacing), so no row value can collide with the ticks.
+ */
 export function serializeNotification(n: Notification): string {
-  return JSON.stringify({ ...n, TimeStamp: '\u0000ticks\u0000' }).replace(TICKS_MARK, n.TimeStamp.toString());
+  const head = JSON.stringify({ Inserted: n.Inserted, Deleted: n.Deleted, Query: n.Query, CompanyId: n.CompanyId, Id: n.Id });
+  return `${head.slice(0, -1)},"TimeStamp":${n.TimeStamp.toString()},"AdditionalInfo":${JSON.stringify(n.AdditionalInfo)}}`;
 }
 
 export function serializeEnvelope(e: NotificationEnvelope): string {

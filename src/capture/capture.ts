@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { InstanceNames } from '../config/env.ts';
-import type { Pool } from '../db/pool.ts';
+import { quoteIdent, type Pool } from '../db/pool.ts';
 import { diffInquiry, type DiffLimits } from '../diff/diff.ts';
 import type { InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
@@ -70,6 +70,7 @@ export class CaptureLoop {
   private readonly limits: CaptureLimits;
   private readonly stream: ReplicationStream;
   private readonly client: pg.Client;
+  private readonly lockTables: string;
   private readonly plansByTable = new Map<string, InquiryPlan[]>();
   private pending: KeyAccumulator;
   private current: KeyAccumulator | null = null;
@@ -111,6 +112,12 @@ export class CaptureLoop {
       (err) => this.fail(err),
       options.logger,
     );
+    this.lockTables = `LOCK TABLE ${[...keyColumns.keys()]
+      .map((t) => {
+        const dot = t.indexOf('.');
+        return `${quoteIdent(t.slice(0, dot))}.${quoteIdent(t.slice(dot + 1))}`;
+      })
+      .join(', ')} IN ACCESS SHARE MODE`;
     this.client = new pg.Client({ connectionString: options.databaseUrl, application_name: `pushcdc-diff-${options.names.slot}` });
     this.client.on('error', (err) => this.fail(err));
   }
@@ -247,6 +254,9 @@ export class CaptureLoop {
     const started = Date.now();
     try {
       await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      // TRUNCATE is not MVCC-safe: committed after our snapshot but before our first read, it would
+      // show its tables empty to this batch. Locked before the snapshot exists, it cannot.
+      await this.client.query(this.lockTables);
       const snapshot = parseSnapshot((await this.client.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0]!.s);
       if (this.pending.xids.some((xid) => !isVisible(xid, snapshot))) {
         // A delivered commit not yet visible to new snapshots: a moment later it is.
@@ -276,7 +286,16 @@ export class CaptureLoop {
       this.stats.lastBatchMs = Date.now() - started;
       if (entries.length > 0) this.options.onCommitted(entries.length);
       this.options.logger.debug(
-        { transactions: batch.transactions, notifications: entries.length, ms: this.stats.lastBatchMs },
+        {
+          transactions: batch.transactions,
+          notifications: entries.length,
+          ms: this.stats.lastBatchMs,
+          first: formatLsn(batch.firstCommitLsn ?? 0n),
+          last: formatLsn(batch.lastCommitLsn ?? 0n),
+          barrier: formatLsn(barrierLsn),
+          held: this.pending.firstCommitLsn === null ? null : formatLsn(this.pending.firstCommitLsn),
+          tables: Object.fromEntries([...batch.tables].map(([t, v]) => [t, v.everything ? '*' : [...v.keys.keys()].join(' ')])),
+        },
         'batch committed',
       );
     } catch (err) {

@@ -19,11 +19,17 @@ export function parseSnapshot(text: string): Snapshot {
   };
 }
 
+/**
+ * The 64-bit xid nearest the snapshot's xmax with these low 32 bits. Transactions the stream still
+ * delivers are within 2^31 of xmax on either side: older ones committed before the snapshot, newer
+ * ones (xid >= xmax) after it.
+ */
 export function widenXid(xid: number, snapshot: Snapshot): bigint {
-  const epoch = snapshot.xmax >> 32n;
-  let full = (epoch << 32n) | BigInt(xid >>> 0);
-  if (full > snapshot.xmax) full -= 1n << 32n;
-  return full;
+  const low = Number(snapshot.xmax & 0xffffffffn);
+  let distance = (xid >>> 0) - low;
+  if (distance > 2 ** 31) distance -= 2 ** 32;
+  else if (distance < -(2 ** 31)) distance += 2 ** 32;
+  return snapshot.xmax + BigInt(distance);
 }
 
 /** True when a transaction that committed is visible (its effects are seen) in the snapshot. */
