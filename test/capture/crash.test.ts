@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProjectDir, type ProjectDir } from '../support/files.ts';
+import { EngineProcess } from '../support/engine-process.ts';
+import { useTestContext } from '../support/isolation.ts';
+import { canonicalRow, foldNotifications, waitForCatchUp } from '../support/model.ts';
+import { INQUIRIES, MODEL_SCHEMA, prng, randomStatement } from '../support/model-workload.ts';
+import { QueueReader } from '../support/queue-reader.ts';
+
+/**
+ * Crash safety: the engine is killed (SIGKILL) again and again while transactions commit, and
+ * restarted. Nothing may be lost: after dropping repeats by Id, folding every notification onto the
+ * start still gives the final result, and a repeat is byte-for-byte the notification it repeats.
+ */
+const ctx = useTestContext('capture-crash', { sample: false });
+let project: ProjectDir;
+
+beforeAll(async () => {
+  await ctx.pool.query(MODEL_SCHEMA);
+  project = await createProjectDir('crash');
+  for (const [name, sql] of Object.entries(INQUIRIES)) await project.write(`inquiries/${name}.sql`, sql);
+});
+afterAll(async () => project?.cleanup());
+
+async function results(): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const [name, sql] of Object.entries(INQUIRIES)) {
+    const { rows } = await ctx.pool.query<{ j: string }>(`SELECT row_to_json(x)::text AS j FROM (${sql}) x`);
+    out.set(name, rows.map((r) => canonicalRow(JSON.parse(r.j) as Record<string, unknown>)).sort());
+  }
+  return out;
+}
+
+describe('kill -9 during a workload', () => {
+  it('loses nothing; repeats carry the same Id and body', async () => {
+    const rand = prng(42);
+    for (let i = 0; i < 80; i++) await ctx.pool.query(randomStatement(rand));
+    const engine = new EngineProcess(['--roles', 'capture', '--dir', project.dir], { ...ctx.env, PUSHCDC_HTTP_PORT: '0' });
+    const ready = /"msg":"streaming"/;
+    const reader = new QueueReader(ctx.names.primaryQueue);
+    await reader.start();
+    await engine.start(ready);
+    try {
+      await waitForCatchUp(ctx, reader);
+      const start = await results();
+      const offset = reader.messages.length;
+
+      let done = false;
+      const workload = (async () => {
+        for (let i = 0; i < 900; i++) {
+          const client = await ctx.pool.connect();
+          try {
+            await client.query('BEGIN');
+            const n = 1 + Math.floor(rand() * 4);
+            for (let k = 0; k < n; k++) await client.query(randomStatement(rand));
+            await client.query('COMMIT');
+          } catch {
+            await client.query('ROLLBACK');
+          } finally {
+            client.release();
+          }
+        }
+        done = true;
+      })();
+      let kills = 0;
+      while (!done && kills < 3) {
+        await new Promise((r) => setTimeout(r, 400 + Math.floor(rand() * 600)));
+        if (done) break;
+        await engine.kill('SIGKILL');
+        kills++;
+        await engine.start(ready);
+      }
+      await workload;
+      expect(kills).toBeGreaterThanOrEqual(2);
+      await waitForCatchUp(ctx, reader);
+      const end = await results();
+
+      const received = reader.messages.slice(offset);
+      const firstById = new Map<string, string>();
+      let repeats = 0;
+      const unique = received.filter((m) => {
+        const id = m.envelope.notification.Id;
+        const seen = firstById.get(id);
+        if (seen !== undefined) {
+          repeats++;
+          expect(m.raw, `repeat of ${id} is the same message`).toBe(seen);
+          return false;
+        }
+        firstById.set(id, m.raw);
+        expect(m.messageId).toBe(id);
+        return true;
+      });
+      for (const name of Object.keys(INQUIRIES)) {
+        const mine = unique.map((m) => m.envelope).filter((e) => e.notification.Query === name);
+        expect(foldNotifications(start.get(name)!, mine, name), `${name} after ${kills} kills, ${repeats} repeats`).toEqual(end.get(name));
+      }
+    } finally {
+      await engine.kill('SIGTERM');
+      await reader.close();
+    }
+  }, 180_000);
+
+  it('SIGTERM drains and exits 0', async () => {
+    const engine = new EngineProcess(['--roles', 'capture', '--dir', project.dir], { ...ctx.env, PUSHCDC_HTTP_PORT: '0' });
+    await engine.start(/"msg":"streaming"/);
+    await ctx.pool.query(`INSERT INTO m_customer VALUES (900, 'term', 'north', true, NULL)`);
+    expect(await engine.kill('SIGTERM')).toBe(0);
+    expect(engine.stderr).toMatch(/"msg":"stopping: draining the roles"/);
+  }, 60_000);
+});

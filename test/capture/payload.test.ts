@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Broker } from '../../src/broker/broker.ts';
+import { OutboxRelay } from '../../src/outbox/relay.ts';
+import { insertOutbox } from '../../src/outbox/outbox.ts';
+import { rootLogger } from '../../src/log.ts';
+import { startTestCapture, type RunningCapture } from '../support/capture.ts';
+import { createProjectDir, type ProjectDir } from '../support/files.ts';
+import { useTestContext } from '../support/isolation.ts';
+import { QueueReader } from '../support/queue-reader.ts';
+
+/** The notification as receivers see it: SPEC section 5, to the byte where it matters. */
+const ctx = useTestContext('capture-payload', { sample: false });
+let project: ProjectDir;
+let capture: RunningCapture;
+let reader: QueueReader;
+
+const TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000n;
+const ticksToMs = (ticks: bigint) => Number((ticks - TICKS_AT_UNIX_EPOCH) / 10_000n);
+
+beforeAll(async () => {
+  await ctx.pool.query(`
+    CREATE TABLE p_item (id bigint PRIMARY KEY, price numeric(30,4), big bigint, note text, at timestamptz,
+                         flag boolean, tags text[], data jsonb);
+  `);
+  project = await createProjectDir('payload');
+  await project.write(
+    'inquiries/Items.sql',
+    `SELECT i.id AS "ID", i.price AS "Price", i.big AS "Big", i.note AS "Note", i.at AS "At", i.flag AS "Flag",
+            i.tags AS "Tags", i.data AS "Data"
+       FROM p_item i`,
+  );
+  reader = new QueueReader(ctx.names.primaryQueue);
+  await reader.start();
+  capture = await startTestCapture(ctx, project.dir);
+});
+afterAll(async () => {
+  await capture?.stop();
+  await reader?.close();
+  await project?.cleanup();
+});
+
+describe('the payload', () => {
+  it('has the SPEC fields, exact numbers and ticks, and no hidden keys', async () => {
+    const before = Date.now();
+    await ctx.pool.query(
+      `INSERT INTO p_item VALUES
+         (1, 10.5, 42, 'plain', '2026-11-30T10:00:00Z', true, ARRAY['a','b'], '{"k": [1, 2]}'),
+         (9007199254740993, 12345678901234567.8900, 9007199254740993, NULL, NULL, NULL, NULL, NULL)`,
+    );
+    const after = Date.now();
+    await reader.waitFor(() => reader.for('Items').length >= 1);
+    const message = reader.messages.find((m) => m.envelope.notification.Query === 'Items')!;
+    const payloadText = /^\{"notification":(\{.*\}),"timeStamp"/.exec(message.raw)![1]!;
+    expect(Object.keys(JSON.parse(payloadText) as object)).toEqual(['Inserted', 'Deleted', 'Query', 'CompanyId', 'Id', 'TimeStamp', 'AdditionalInfo']);
+    expect(payloadText).not.toMatch(/__k_/);
+    // TimeStamp: an exact integer in the text (above 2^53), the commit time in .NET ticks.
+    const ticksText = /"TimeStamp":(\d+),/.exec(payloadText)![1]!;
+    expect(ticksText).toHaveLength(18);
+    const ticks = BigInt(ticksText);
+    expect(ticks).toBe(message.envelope.notification.TimeStamp);
+    expect(ticksToMs(ticks)).toBeGreaterThanOrEqual(before - 1000);
+    expect(ticksToMs(ticks)).toBeLessThanOrEqual(after + 1000);
+    expect(message.envelope.notification.Id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(message.messageId).toBe(message.envelope.notification.Id);
+    expect(message.envelope.notification.CompanyId).toBe('Company');
+    expect(message.envelope.notification.AdditionalInfo).toEqual({});
+    // Numbers: plain where a double holds them, strings where it would round them.
+    expect(payloadText).toContain('"ID":1,"Price":10.5,"Big":42,"Note":"plain","At":"2026-11-30T10:00:00+00:00","Flag":true,"Tags":["a","b"],"Data":{"k":[1,2]}');
+    expect(payloadText).toContain('"ID":"9007199254740993","Price":"12345678901234567.8900","Big":"9007199254740993","Note":null');
+    expect(message.envelope.notification.Deleted).toEqual([]);
+  });
+
+  it('an update of a row with an unchanged TOASTed column carries its real value', async () => {
+    const big = Array.from({ length: 20_000 }, (_, i) => ((i * 7919) % 9973).toString(36)).join('');
+    await ctx.pool.query(`INSERT INTO p_item (id, price, note) VALUES (2, 1, $1)`, [big]);
+    await reader.waitFor(() => reader.for('Items').some((n) => n.notification.Inserted.some((r) => r.ID === 2)));
+    // The note is stored out of line and does not change: pgoutput sends it as "unchanged".
+    await ctx.pool.query(`UPDATE p_item SET price = 2 WHERE id = 2`);
+    await reader.waitFor(() => reader.for('Items').some((n) => n.notification.Inserted.some((r) => r.ID === 2 && r.Price === 2)));
+    const update = reader.for('Items').find((n) => n.notification.Inserted.some((r) => r.ID === 2 && r.Price === 2))!;
+    expect(update.notification.Inserted[0]!.Note).toBe(big);
+    expect(update.notification.Deleted[0]).toMatchObject({ ID: 2, Price: 1, Note: big });
+  });
+
+  it('a transaction touching several rows is one notification', async () => {
+    const count = reader.for('Items').length;
+    await ctx.pool.query(`BEGIN; UPDATE p_item SET flag = false WHERE id = 1; DELETE FROM p_item WHERE id = 9007199254740993; INSERT INTO p_item (id, price) VALUES (3, 3); COMMIT;`);
+    await reader.waitFor(() => reader.for('Items').length > count);
+    await new Promise((r) => setTimeout(r, 300));
+    const added = reader.for('Items').slice(count);
+    expect(added).toHaveLength(1);
+    expect(added[0]!.notification.Deleted.map((r) => r.ID).sort()).toEqual([1, '9007199254740993']);
+    expect(added[0]!.notification.Inserted.map((r) => r.ID).sort()).toEqual([1, 3]);
+  });
+
+  it('an update that does not change the result sends nothing', async () => {
+    await ctx.pool.query(`UPDATE p_item SET price = 3 WHERE id = 3`);
+    const count = reader.for('Items').length;
+    await ctx.pool.query(`UPDATE p_item SET price = price WHERE id = 3`);
+    await ctx.pool.query(`INSERT INTO p_item (id, price) VALUES (4, 4)`);
+    await reader.waitFor(() => reader.for('Items').length > count);
+    await new Promise((r) => setTimeout(r, 300));
+    const added = reader.for('Items').slice(count);
+    expect(added.map((n) => n.notification.Inserted.map((r) => r.ID))).toEqual([[4]]);
+  });
+
+  it('a relay that crashes after the broker confirmed re-sends the stored row with the same Id', async () => {
+    const id = '6d0e6bc2-6f8e-4c53-9a55-1c5e3f9b0c11';
+    const payload = `{"notification":{"Inserted":[{"ID":99}],"Deleted":[],"Query":"Items","CompanyId":"Company","Id":"${id}","TimeStamp":639316304226479060,"AdditionalInfo":{}},"timeStamp":"639316304226479060","keys":{"Inserted":[["99"]],"Deleted":[]},"lsn":"0/0"}`;
+    await insertOutbox(ctx.pool, ctx.names.stateSchema, [{ inquiry: 'Items', notificationId: id, payload }]);
+    const crashing: Broker = {
+      ...capture.broker,
+      publish: async (queue, messages) => {
+        await capture.broker.publish(queue, messages);
+        throw new Error('crash after the confirm, before the outbox row is deleted');
+      },
+    };
+    const relay = new OutboxRelay(ctx.pool, crashing, ctx.names.stateSchema, ctx.names.primaryQueue, rootLogger);
+    await expect(relay.drainOnce()).rejects.toThrow(/crash after the confirm/);
+    // The restarted relay finds the row still there and sends it again.
+    await new OutboxRelay(ctx.pool, capture.broker, ctx.names.stateSchema, ctx.names.primaryQueue, rootLogger).drainOnce();
+    await reader.waitFor(() => reader.messages.filter((m) => m.messageId === id).length >= 2);
+    const copies = reader.messages.filter((m) => m.messageId === id);
+    expect(copies.map((c) => c.raw)).toEqual([payload, payload]);
+    expect(copies.every((c) => c.envelope.notification.Id === id)).toBe(true);
+  });
+});
