@@ -125,6 +125,8 @@ export class CaptureLoop {
   /** Connects and starts streaming; resolves once the server streams. Failures later reach `done`. */
   async start(): Promise<void> {
     await this.client.connect();
+    // A big batch (a backlog, a large transaction) sorts and hashes thousands of rows: in memory, not on disk.
+    await this.client.query(`SET work_mem = '64MB'`);
     // Replies never move the slot backwards: start from where it already is.
     const slot = await this.client.query<{ lsn: string | null }>(
       'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',

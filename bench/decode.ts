@@ -1,0 +1,49 @@
+import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
+import type { Pool } from '../src/db/pool.ts';
+
+/**
+ * The ceiling: how fast this machine decodes the workload's WAL at all. A slot of its own sees the
+ * workload, then the backlog is streamed and thrown away (acknowledging each commit, as pushcdc does).
+ */
+export async function createDecodeSlot(pool: Pool, name: string): Promise<void> {
+  await pool.query(`DROP PUBLICATION IF EXISTS ${name}`);
+  await pool.query(`CREATE PUBLICATION ${name} FOR TABLE bench_customer, bench_order, bench_line`);
+  await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [name]);
+}
+
+export async function dropDecodeSlot(pool: Pool, name: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      await pool.query(`SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1`, [name]);
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100)); // still active for a moment after the stream stops
+    }
+  }
+  await pool.query(`DROP PUBLICATION IF EXISTS ${name}`);
+}
+
+/** Streams the slot's backlog until `transactions` commits arrived; returns changes/s. */
+export async function decodeBacklog(databaseUrl: string, name: string, transactions: number, changes: number): Promise<number> {
+  const service = new LogicalReplicationService(
+    { connectionString: databaseUrl },
+    { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
+  );
+  let commits = 0;
+  let started = 0;
+  const done = new Promise<number>((resolve, reject) => {
+    service.on('error', reject);
+    service.on('data', (lsn: string, message: { tag: string }) => {
+      if (started === 0) started = performance.now();
+      if (message.tag === 'commit') {
+        commits++;
+        void service.acknowledge(lsn);
+        if (commits >= transactions) resolve(performance.now());
+      }
+    });
+  });
+  void service.subscribe(new PgoutputPlugin({ protoVersion: 1, publicationNames: [name] }), name).catch(() => undefined);
+  const finished = await done;
+  await service.destroy();
+  return changes / ((finished - started) / 1000);
+}

@@ -1,0 +1,97 @@
+import amqp from 'amqplib';
+import { connectBroker } from '../src/broker/connect.ts';
+import { captureRole } from '../src/capture/role.ts';
+import { loadEnv, instanceNames } from '../src/config/env.ts';
+import type { Pool } from '../src/db/pool.ts';
+import { formatProblem } from '../src/errors.ts';
+import { loadInquiries, toCatalog } from '../src/inquiry/load.ts';
+import { rootLogger } from '../src/log.ts';
+import { parseQueueMessage } from '../src/notification.ts';
+import type { DeliveryTracker } from './stats.ts';
+import { versionsOf } from './workload.ts';
+
+/**
+ * pushcdc end to end, in this process: the capture role (slot, diff, outbox, relay) and a plain
+ * AMQP consumer of primaryQueue that records when each transaction's change arrives.
+ */
+export interface RunningPushcdc {
+  /** From start to streaming: builds the starting state the first time, reuses it after. */
+  startMs: number;
+  /** Then until the slot had decoded past the WAL written by then (the state build's own WAL). */
+  catchUpMs: number;
+  /** Stops capture, keeping slot and state (a later start resumes from the backlog). */
+  stop(): Promise<void>;
+  /** Drops what this instance created: slot, publication, schemas, queue. */
+  cleanup(): Promise<void>;
+}
+
+export async function startPushcdc(options: {
+  pool: Pool;
+  databaseUrl: string;
+  amqpUrl: string;
+  dir: string;
+  instance: string;
+  tracker: () => DeliveryTracker;
+}): Promise<RunningPushcdc> {
+  const names = instanceNames(options.instance);
+  const loaded = await loadInquiries(options.pool, options.dir);
+  if (loaded.problems.length > 0) throw new Error(loaded.problems.map(formatProblem).join('\n'));
+  const broker = await connectBroker({ amqpUrl: options.amqpUrl, pool: options.pool });
+  const connection = await amqp.connect(options.amqpUrl);
+  const channel = await connection.createChannel();
+  await channel.assertQueue(names.primaryQueue, { durable: true });
+  await channel.prefetch(2000);
+  await channel.consume(names.primaryQueue, (msg) => {
+    if (!msg) return;
+    const at = performance.now();
+    const { notification } = parseQueueMessage(msg.content.toString('utf8'));
+    const tracker = options.tracker();
+    for (const row of notification.Inserted) tracker.observe(versionsOf(row), at);
+    channel.ack(msg);
+  });
+  const started = performance.now();
+  const role = await captureRole()({
+    dir: options.dir,
+    env: loadEnv({ PUSHCDC_INSTANCE: options.instance, DATABASE_URL: options.databaseUrl, AMQP_URL: options.amqpUrl }),
+    names,
+    databaseUrl: options.databaseUrl,
+    pool: options.pool,
+    broker,
+    logger: rootLogger.child({ bench: options.instance }),
+    catalog: toCatalog(loaded.inquiries),
+    inquiries: loaded.inquiries,
+  });
+  await role.ready;
+  const startMs = performance.now() - started;
+  // A fresh state build wrote its rows to the WAL, and the walsender decodes (then discards) all of
+  // it before it reaches later changes: wait for that, so the live run measures the steady state.
+  const target = (await options.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+  const catchUpStarted = performance.now();
+  for (;;) {
+    const { rows } = await options.pool.query<{ done: boolean }>(
+      'SELECT coalesce(confirmed_flush_lsn >= $2::pg_lsn, false) AS done FROM pg_replication_slots WHERE slot_name = $1',
+      [names.slot, target],
+    );
+    if (rows[0]?.done) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const catchUpMs = performance.now() - catchUpStarted;
+  return {
+    startMs,
+    catchUpMs,
+    async stop() {
+      await role.stop();
+      await broker.close();
+      await connection.close();
+    },
+    async cleanup() {
+      const admin = await amqp.connect(options.amqpUrl);
+      const ch = await admin.createChannel();
+      await ch.deleteQueue(names.primaryQueue);
+      await admin.close();
+      await options.pool.query(`SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1`, [names.slot]).catch(() => undefined);
+      await options.pool.query(`DROP PUBLICATION IF EXISTS ${names.publication}`);
+      await options.pool.query(`DROP SCHEMA IF EXISTS "${names.stateSchema}" CASCADE; DROP SCHEMA IF EXISTS "${names.viewSchema}" CASCADE`);
+    },
+  };
+}

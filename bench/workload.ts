@@ -1,0 +1,88 @@
+import type { Pool } from '../src/db/pool.ts';
+import type { InquiryKind } from './schema.ts';
+
+/**
+ * The write load: transactions of `txSize` row updates from several connections, as fast as they
+ * go. Each transaction writes its own sequence number into the rows it changes and records when its
+ * COMMIT returned, so deliveries can be matched to commits.
+ */
+export interface WorkloadSpec {
+  kind: InquiryKind;
+  rows: number;
+  changes: number;
+  txSize: number;
+  connections: number;
+}
+
+export interface WorkloadResult {
+  startedAt: number;
+  finishedAt: number;
+  /** seq → time its COMMIT returned (ms, performance.now()). */
+  commits: Map<number, number>;
+  /** `table:id` → the seqs that wrote that row, in write order (a later write supersedes earlier ones). */
+  writes: Map<string, number[]>;
+}
+
+const TABLES = ['bench_customer', 'bench_order', 'bench_line'];
+let nextSeq = 1;
+
+/** Runs the workload; `onStart` receives the live result object (commits fill in as they happen). */
+export async function runWorkload(pool: Pool, spec: WorkloadSpec, onStart?: (live: WorkloadResult) => void): Promise<WorkloadResult> {
+  const transactions = Math.ceil(spec.changes / spec.txSize);
+  const commits = new Map<number, number>();
+  let issued = 0;
+  const startedAt = performance.now();
+  const writes = new Map<string, number[]>();
+  const live: WorkloadResult = { startedAt, finishedAt: 0, commits, writes };
+  onStart?.(live);
+  await Promise.all(
+    Array.from({ length: spec.connections }, async () => {
+      const client = await pool.connect();
+      try {
+        while (issued < transactions) {
+          const n = issued++;
+          const seq = nextSeq++;
+          // The single-table inquiry reads customers only; the join workload rotates over all three.
+          const table = spec.kind === 'single' ? TABLES[0]! : TABLES[n % 3]!;
+          const ids = Array.from({ length: spec.txSize }, () => 1 + Math.floor(Math.random() * spec.rows));
+          await client.query('BEGIN');
+          await client.query(`UPDATE ${table} SET seq = $1 WHERE id = ANY($2::int[])`, [seq, ids]);
+          // Recorded before COMMIT (a reader may see the row before this continuation runs again) and
+          // after the UPDATE returned, i.e. once its row locks were granted: appends are in write order.
+          for (const id of ids) {
+            const key = `${table}:${id}`;
+            const list = writes.get(key) ?? [];
+            list.push(seq);
+            writes.set(key, list);
+          }
+          await client.query('COMMIT');
+          commits.set(seq, performance.now());
+        }
+      } finally {
+        client.release();
+      }
+    }),
+  );
+  live.finishedAt = performance.now();
+  return live;
+}
+
+/** A result row's versions: which row of which table it shows, at which seq. */
+export interface RowVersion {
+  row: string;
+  seq: number;
+}
+
+export function versionsOf(row: Record<string, unknown>): RowVersion[] {
+  const out: RowVersion[] = [];
+  const add = (table: string, id: unknown, seq: unknown) => {
+    if (id !== null && id !== undefined && seq !== null && seq !== undefined) out.push({ row: `${table}:${String(id)}`, seq: Number(seq) });
+  };
+  if ('seq' in row) add('bench_customer', row.id, row.seq);
+  else {
+    add('bench_customer', row.id, row.c_seq);
+    add('bench_order', row.order_id, row.o_seq);
+    add('bench_line', row.line_id, row.l_seq);
+  }
+  return out;
+}
