@@ -1,35 +1,106 @@
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { register } from 'prom-client';
-import type { RoleStarter } from '../engine/role.ts';
+import { WEBHOOK_PATH } from '../commerce/webhook-target.ts';
+import { loadStoresOrThrow } from '../config/stores.ts';
+import type { EngineContext, RoleStarter, RunningRole } from '../engine/role.ts';
+import { EventThrottle } from './event-throttle.ts';
+import { sendJson } from './http-io.ts';
+import { ImportGate } from './import-gate.ts';
+import { CommerceWebhookReceiver } from './receiver.ts';
 
 /**
- * The HTTP side of the engine (PUSHCDC_HTTP_PORT): health and Prometheus metrics. The storefront
- * webhook receiver (`POST /commerce/webhook`) mounts here.
+ * The HTTP side of the engine (PUSHCDC_HTTP_PORT): `GET /health`, `GET /metrics` (Prometheus) and
+ * the storefront webhook receiver `POST /commerce/webhook` (receiver.ts).
+ *
+ * Store files are read once at start, as the commerce role does; a changed store file (a new
+ * webhookSecret) takes effect at the next start. The commerce queue is declared at start so that
+ * callbacks are kept even when the commerce role runs in another process that has not started yet.
  */
-export const startWebhooks: RoleStarter = async (ctx) => {
-  const logger = ctx.logger.child({ role: 'webhooks' });
-  const server = http.createServer((req, res) => {
-    void (async () => {
-      if (req.method === 'GET' && req.url === '/health') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      } else if (req.method === 'GET' && req.url === '/metrics') {
-        res.writeHead(200, { 'content-type': register.contentType }).end(await register.metrics());
-      } else {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
-      }
-    })().catch((err: unknown) => {
-      logger.error({ err }, 'http request failed');
-      if (!res.headersSent) res.writeHead(500).end();
+export interface WebhooksRoleOptions {
+  /** Largest accepted callback body; default 1 MiB. */
+  maxBodyBytes?: number;
+  /** How long a callback waits for the broker's confirm before it is answered 503; default 10 s. */
+  publishTimeoutMs?: number;
+  /** How long a real-time status read from the database is trusted; default 1 s. */
+  realtimeTtlMs?: number;
+  /** At most one system event per cause in this window; default 10 minutes. */
+  eventWindowMs?: number;
+}
+
+export interface RunningWebhooks extends RunningRole {
+  /** The port actually bound (PUSHCDC_HTTP_PORT=0 binds a free one). */
+  readonly port: number;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+export function createWebhooksRole(options: WebhooksRoleOptions = {}): (ctx: EngineContext) => Promise<RunningWebhooks> {
+  return async (ctx) => {
+    const logger = ctx.logger.child({ role: 'webhooks' });
+    const stores = await loadStoresOrThrow(ctx.dir, process.env);
+    await ctx.broker.assertQueue(ctx.names.commerceQueue);
+    const events = new EventThrottle({ pool: ctx.pool, tenant: ctx.env.PUSHCDC_COMPANY, windowMs: options.eventWindowMs ?? 600_000 });
+    const receiver = new CommerceWebhookReceiver({
+      stores,
+      company: ctx.env.PUSHCDC_COMPANY,
+      broker: ctx.broker,
+      queue: ctx.names.commerceQueue,
+      gate: new ImportGate(ctx.pool, options.realtimeTtlMs ?? 1000),
+      events,
+      logger: logger.child({ component: 'webhook-receiver' }),
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      publishTimeoutMs: options.publishTimeoutMs ?? 10_000,
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(ctx.env.PUSHCDC_HTTP_PORT, () => resolve());
-  });
-  const address = server.address();
-  logger.info({ port: typeof address === 'object' && address ? address.port : ctx.env.PUSHCDC_HTTP_PORT }, 'http listening');
-  return {
-    name: 'webhooks',
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    let stopping = false;
+
+    // A slow sender may hold a connection for at most this long (node's default is 5 minutes).
+    const server = http.createServer({ requestTimeout: 30_000 }, (req, res) => {
+      void (async () => {
+        const url = new URL(req.url ?? '/', 'http://receiver.invalid');
+        if (url.pathname === WEBHOOK_PATH) {
+          await receiver.handle(req, res, url, stopping);
+        } else if (url.pathname === '/health' && req.method === 'GET') {
+          sendJson(res, 200, { status: 'ok' });
+        } else if (url.pathname === '/metrics' && req.method === 'GET') {
+          const text = await register.metrics();
+          res.writeHead(200, { 'content-type': register.contentType }).end(text);
+        } else {
+          sendJson(res, 404, { error: 'not found' });
+        }
+      })().catch((err: unknown) => {
+        logger.error({ err }, 'http request failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(ctx.env.PUSHCDC_HTTP_PORT, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // After listening, a socket error is one connection's problem: log it, keep serving.
+    server.on('error', (err) => logger.error({ err }, 'http server error'));
+    const port = (server.address() as AddressInfo).port;
+    logger.info({ port, stores: stores.length }, 'http listening');
+
+    let stopped: Promise<void> | undefined;
+    const stop = async (): Promise<void> => {
+      stopping = true;
+      // close() waits for requests in flight (their publishes finish before the broker is closed)
+      // and, on Node 19+, closes idle keep-alive connections.
+      await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      await events.flush();
+      logger.info('http stopped');
+    };
+    return {
+      name: 'webhooks',
+      port,
+      // Idempotent: the engine and a signal handler may both ask.
+      stop: () => (stopped ??= stop()),
+    };
   };
-};
+}
+
+export const startWebhooks: RoleStarter = createWebhooksRole();
