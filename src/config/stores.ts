@@ -84,6 +84,15 @@ export async function loadStores(
     }
     stores.push({ ...parsed.data, file: shown });
   }
+  // A BigCommerce callback names its store only by the secret it echoes: two BigCommerce stores
+  // sharing one would be confused. (Shopify callbacks name their store in the `binding` parameter.)
+  const bySecret = new Map<string, StoreConfig>();
+  for (const store of stores) {
+    if (!store.webhookSecret || store.connector !== 'bigcommerce') continue;
+    const other = bySecret.get(store.webhookSecret);
+    if (other) problems.push({ file: store.file, message: `webhookSecret: the same secret as ${other.file}; each BigCommerce store needs its own (it identifies the store on webhook callbacks)` });
+    else bySecret.set(store.webhookSecret, store);
+  }
   return { stores, problems };
 }
 

@@ -33,6 +33,17 @@ const good = {
 };
 
 describe('store files', () => {
+  it('two stores sharing a webhook secret are an error naming both files', async () => {
+    const dir = await dirWith({
+      'main-shop.json': JSON.stringify(good),
+      'second.json': JSON.stringify({ ...good, name: 'second' }),
+    });
+    const { problems } = await loadStores(dir, { BC_TOKEN: 'tok', BC_SECRET: 'same' });
+    expect(problems).toEqual([
+      expect.objectContaining({ file: expect.stringMatching(/second\.json$/), message: expect.stringMatching(/webhookSecret: the same secret as .*main-shop\.json/) }),
+    ]);
+  });
+
   it('loads with defaults and ${ENV} credentials', async () => {
     const dir = await dirWith({ 'main-shop.json': JSON.stringify(good, null, 2) });
     const stores = await loadStoresOrThrow(dir, { BC_TOKEN: 'tok', BC_SECRET: 'sec' });
