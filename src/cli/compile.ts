@@ -27,6 +27,6 @@ export function registerCompile(program: Command): void {
             `applied ${inquiries.length} inquiries to schema ${schema}${stale.length ? `; dropped stale views ${stale.join(', ')}` : ''}\n`,
           );
         }
-      });
+      }, false);
     });
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { loadEnv, instanceNames, type Env, type InstanceNames } from '../config/env.ts';
 import { createPool, checkConnection, type Pool } from '../db/pool.ts';
 import { resolveDatabaseUrl } from '../db/embedded.ts';
+import { migrateEngine } from '../db/migrate.ts';
 
 /** What every command that touches the database needs: the folder, the environment, a pool. */
 export interface CommandContext {
@@ -20,12 +21,18 @@ export function resolveDir(options: DirOption): string {
   return path.resolve(options.dir ?? '.');
 }
 
-export async function openContext(options: DirOption): Promise<CommandContext> {
+/**
+ * `migrate`: commands that read or write the engine's tables (history, events, failed, realtime,
+ * status) bring its schema up to date first, so they work on a database `start` never ran on;
+ * validate/compile/explain leave the database as it is.
+ */
+export async function openContext(options: DirOption, migrate = true): Promise<CommandContext> {
   const dir = resolveDir(options);
   const env = loadEnv();
   const database = await resolveDatabaseUrl(env, dir);
   const pool = createPool(database.url, { max: 4, application: 'pushcdc-cli' });
   await checkConnection(pool, database.description);
+  if (migrate) await migrateEngine(pool);
   return {
     dir,
     env,
@@ -39,8 +46,8 @@ export async function openContext(options: DirOption): Promise<CommandContext> {
 }
 
 /** Opens a context, runs the command, always closes. */
-export async function withContext<T>(options: DirOption, run: (ctx: CommandContext) => Promise<T>): Promise<T> {
-  const ctx = await openContext(options);
+export async function withContext<T>(options: DirOption, run: (ctx: CommandContext) => Promise<T>, migrate = true): Promise<T> {
+  const ctx = await openContext(options, migrate);
   try {
     return await run(ctx);
   } finally {

@@ -20,6 +20,6 @@ export function registerExplain(program: Command): void {
           throw new PushcdcError('NOT_FOUND', `no inquiry named "${name}"; known: ${known.join(', ') || '(none)'}`);
         }
         process.stdout.write(`${explainInquiry(inquiry, ctx.names.viewSchema)}\n`);
-      });
+      }, false);
     });
 }

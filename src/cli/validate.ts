@@ -24,6 +24,6 @@ export function registerValidate(program: Command): void {
         process.stdout.write(
           `ok: ${loaded.inquiries.length} inquiries, ${destinations.destinations.length} destinations, ${stores.stores.length} stores\n`,
         );
-      });
+      }, false);
     });
 }

@@ -1,4 +1,4 @@
-import { quoteIdent, type Pool } from '../db/pool.ts';
+import { inTransaction, quoteIdent, type Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { freshSql, type InquiryPlan } from './plan.ts';
 
@@ -72,11 +72,9 @@ export async function buildState(pool: Pool, stateSchema: string, plan: InquiryP
   const tuple = (x: string) => `(${plan.rootHidden.map((h) => `${x}.${quoteIdent(h.name)}`).join(', ')})`;
   const columns = plan.hidden.map((h) => quoteIdent(h.name));
   const started = Date.now();
-  const client = await pool.connect();
-  try {
-    // One snapshot for the whole build: the state is the result at one instant, and changes after it
-    // arrive through the slot (created before this build started).
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+  // One snapshot for the whole build: the state is the result at one instant, and changes after it
+  // arrive through the slot (created before this build started).
+  const count = await inTransaction(pool, async (client) => {
     await client.query(`DROP TABLE IF EXISTS ${plan.stateTable}`);
     await client.query(
       `CREATE TABLE ${plan.stateTable} (${plan.hidden
@@ -105,8 +103,8 @@ export async function buildState(pool: Pool, stateSchema: string, plan: InquiryP
          SELECT ${columns.join(', ')}, __visible, __row FROM (${freshSql(plan, filter)}) f`,
         [...(lower ?? []), ...(upper ?? [])],
       );
-      roots = upper ? roots + BUILD_CHUNK_ROOTS : estimate;
       if (!upper) break;
+      roots += BUILD_CHUNK_ROOTS;
       logger.info({ roots, estimate }, `building state: ${roots} of about ${estimate} root rows`);
       last = upper;
     }
@@ -116,20 +114,15 @@ export async function buildState(pool: Pool, stateSchema: string, plan: InquiryP
       const cols = plan.hidden.filter((h) => h.alias === t.alias).map((h) => quoteIdent(h.name));
       await client.query(`CREATE INDEX ON ${plan.stateTable} (${cols.join(', ')}) WHERE ${cols[0]} IS NOT NULL`);
     }
-    const count = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${plan.stateTable}`)).rows[0]!.n);
+    const rows = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${plan.stateTable}`)).rows[0]!.n);
     await client.query(
       `INSERT INTO ${quoteIdent(stateSchema)}.inquiries (name, definition_hash, state_rows) VALUES ($1, $2, $3)
        ON CONFLICT (name) DO UPDATE SET definition_hash = EXCLUDED.definition_hash, state_rows = EXCLUDED.state_rows, built_at = now()`,
-      [plan.inquiry.name, plan.inquiry.definitionHash, count],
+      [plan.inquiry.name, plan.inquiry.definitionHash, rows],
     );
-    await client.query('COMMIT');
-    await client.query(`ANALYZE ${plan.stateTable}`);
-    logger.info({ rows: count, ms: Date.now() - started }, 'state built from the current rows (no notification)');
-    return count;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+    return rows;
+  }, 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+  await pool.query(`ANALYZE ${plan.stateTable}`);
+  logger.info({ rows: count, ms: Date.now() - started }, 'state built from the current rows (no notification)');
+  return count;
 }

@@ -2,7 +2,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { register } from 'prom-client';
 import { WEBHOOK_PATH } from '../commerce/webhook-target.ts';
+import { loadDestinations } from '../config/destinations.ts';
 import { loadStoresOrThrow } from '../config/stores.ts';
+import { renderStatusPage } from '../monitor/status-page.ts';
+import { instanceStatus } from '../monitor/status.ts';
 import type { EngineContext, RoleStarter, RunningRole } from '../engine/role.ts';
 import { EventThrottle } from './event-throttle.ts';
 import { sendJson } from './http-io.ts';
@@ -10,7 +13,8 @@ import { ImportGate } from './import-gate.ts';
 import { CommerceWebhookReceiver } from './receiver.ts';
 
 /**
- * The HTTP side of the engine (PUSHCDC_HTTP_PORT): `GET /health`, `GET /metrics` (Prometheus) and
+ * The HTTP side of the engine (PUSHCDC_HTTP_PORT): `GET /health`, `GET /metrics` (Prometheus),
+ * `GET /status` (the queue monitor: JSON, or a page for browsers) and
  * the storefront webhook receiver `POST /commerce/webhook` (receiver.ts).
  *
  * Store files are read once at start, as the commerce role does; a changed store file (a new
@@ -39,6 +43,7 @@ export function createWebhooksRole(options: WebhooksRoleOptions = {}): (ctx: Eng
   return async (ctx) => {
     const logger = ctx.logger.child({ role: 'webhooks' });
     const stores = await loadStoresOrThrow(ctx.dir, process.env);
+    const { destinations } = await loadDestinations(ctx.dir, null);
     await ctx.broker.assertQueue(ctx.names.commerceQueue);
     const events = new EventThrottle({ pool: ctx.pool, tenant: ctx.env.PUSHCDC_COMPANY, windowMs: options.eventWindowMs ?? 600_000 });
     const receiver = new CommerceWebhookReceiver({
@@ -62,6 +67,10 @@ export function createWebhooksRole(options: WebhooksRoleOptions = {}): (ctx: Eng
           await receiver.handle(req, res, url, stopping);
         } else if (url.pathname === '/health' && req.method === 'GET') {
           sendJson(res, 200, { status: 'ok' });
+        } else if (url.pathname === '/status' && req.method === 'GET') {
+          const status = await instanceStatus(ctx.pool, ctx.broker, ctx.names, destinations, 0);
+          if ((req.headers.accept ?? '').includes('text/html')) res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(renderStatusPage(status));
+          else sendJson(res, 200, status);
         } else if (url.pathname === '/metrics' && req.method === 'GET') {
           const text = await register.metrics();
           res.writeHead(200, { 'content-type': register.contentType }).end(text);

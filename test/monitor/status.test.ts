@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
 import { startTestCapture, type RunningCapture } from '../support/capture.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
-import { deleteQueues, useTestContext } from '../support/isolation.ts';
+import { createTestDatabase, deleteQueues, useTestContext } from '../support/isolation.ts';
 
 /** `pushcdc status`, the queue monitor, as an operator runs it. */
 const ctx = useTestContext('status');
@@ -59,5 +59,22 @@ describe('pushcdc status', () => {
     const r = await runCli(['status', '--sample', 'soon', '--dir', project.dir], ctx.env);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--sample "soon"/);
+  });
+});
+
+describe('on a database pushcdc never started on', () => {
+  it('events and history bring the engine schema up and answer with nothing', async () => {
+    const fresh = await createTestDatabase('fresh');
+    try {
+      const env = { ...ctx.env, DATABASE_URL: fresh.url };
+      const events = await runCli(['events', '--json', '--dir', project.dir], env);
+      expect(events.stderr).toBe('');
+      expect(JSON.parse(events.stdout)).toEqual([]);
+      const history = await runCli(['history', '--json', '--dir', project.dir], env);
+      expect(history.code).toBe(0);
+      expect(JSON.parse(history.stdout)).toEqual([]);
+    } finally {
+      await fresh.drop();
+    }
   });
 });

@@ -325,6 +325,15 @@ describe('the rest of the HTTP side', () => {
     expect((await request(role.port, { method: 'GET', path: '/nope' })).status).toBe(404);
   });
 
+  it('GET /status: the queue monitor as JSON, and as a page for browsers', async () => {
+    const json = await request(role.port, { method: 'GET', path: '/status' });
+    expect(json.status).toBe(200);
+    expect(json.json).toMatchObject({ queues: expect.arrayContaining([expect.objectContaining({ queue: ctx.names.commerceQueue })]) });
+    const page = await request(role.port, { method: 'GET', path: '/status', headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(page.text).toMatch(/<h2>Queues<\/h2>.*commerceQueue\./s);
+  });
+
   it('/metrics counts webhook requests by connector, outcome and status', async () => {
     const name = 'pushcdc_webhook_requests_total';
     const series = {
