@@ -3,8 +3,7 @@ import { connectBroker } from '../src/broker/connect.ts';
 import { captureRole } from '../src/capture/role.ts';
 import { loadEnv, instanceNames } from '../src/config/env.ts';
 import type { Pool } from '../src/db/pool.ts';
-import { formatProblem } from '../src/errors.ts';
-import { loadInquiries, toCatalog } from '../src/inquiry/load.ts';
+import { loadInquiriesOrThrow } from '../src/inquiry/load.ts';
 import { rootLogger } from '../src/log.ts';
 import { parseQueueMessage } from '../src/notification.ts';
 import type { DeliveryTracker } from './stats.ts';
@@ -34,8 +33,7 @@ export async function startPushcdc(options: {
   tracker: () => DeliveryTracker;
 }): Promise<RunningPushcdc> {
   const names = instanceNames(options.instance);
-  const loaded = await loadInquiries(options.pool, options.dir);
-  if (loaded.problems.length > 0) throw new Error(loaded.problems.map(formatProblem).join('\n'));
+  const { inquiries, catalog } = await loadInquiriesOrThrow(options.pool, options.dir);
   const broker = await connectBroker({ amqpUrl: options.amqpUrl, pool: options.pool });
   const connection = await amqp.connect(options.amqpUrl);
   const channel = await connection.createChannel();
@@ -58,8 +56,8 @@ export async function startPushcdc(options: {
     pool: options.pool,
     broker,
     logger: rootLogger.child({ bench: options.instance }),
-    catalog: toCatalog(loaded.inquiries),
-    inquiries: loaded.inquiries,
+    catalog,
+    inquiries,
   });
   await role.ready;
   const startMs = performance.now() - started;

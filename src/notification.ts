@@ -28,14 +28,6 @@ export interface NotificationEnvelope {
 }
 
 const TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000n;
-/** Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch. */
-const PG_EPOCH_MICROS = 946_684_800_000_000n;
-
-/** Ticks from microseconds since 2000-01-01 (PostgreSQL's own timestamps). */
-export function ticksFromPgMicros(micros: bigint): bigint {
-  return (micros + PG_EPOCH_MICROS) * 10n + TICKS_AT_UNIX_EPOCH;
-}
-
 /** Ticks from microseconds since 1970-01-01 (how pg-logical-replication reports commit times). */
 export function ticksFromUnixMicros(micros: bigint): bigint {
   return micros * 10n + TICKS_AT_UNIX_EPOCH;

@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import { serializeEnvelope, ticksFromUnixMicros, type NotificationEnvelope } from '../notification.ts';
 import { insertOutbox, type OutboxEntry } from '../outbox/outbox.ts';
 import { KeyAccumulator } from './accumulator.ts';
+import { batchSeconds, batchesTotal, confirmedLsnBytes, notificationsTotal, transactionsTotal } from './metrics.ts';
 import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
@@ -34,8 +35,8 @@ export interface CaptureOptions {
   company: string;
   plans: InquiryPlan[];
   logger: Logger;
-  /** Called with the notifications of a committed batch (the relay sends them). */
-  onCommitted(count: number): void;
+  /** Called after a batch committed notifications to the outbox (the relay sends them). */
+  onCommitted(): void;
   limits?: Partial<CaptureLimits>;
 }
 
@@ -58,14 +59,6 @@ interface OpenTransaction {
   keys: KeyAccumulator;
 }
 
-export interface CaptureStats {
-  batches: number;
-  transactions: number;
-  notifications: number;
-  lastBatchMs: number;
-  confirmedLsn: string;
-}
-
 export class CaptureLoop {
   private readonly limits: CaptureLimits;
   private readonly stream: ReplicationStream;
@@ -85,7 +78,6 @@ export class CaptureLoop {
   private loop: Promise<void> | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private lastEventAt = Date.now();
-  readonly stats: CaptureStats = { batches: 0, transactions: 0, notifications: 0, lastBatchMs: 0, confirmedLsn: '0/0' };
 
   constructor(private readonly options: CaptureOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -133,10 +125,7 @@ export class CaptureLoop {
       [this.options.names.slot],
     );
     const lsn = slot.rows[0]?.lsn;
-    if (lsn) {
-      this.confirmed = parseLsn(lsn);
-      this.stats.confirmedLsn = lsn;
-    }
+    if (lsn) this.confirmed = parseLsn(lsn);
     await this.stream.start();
     this.loop = this.runBatches();
     this.pingTimer = setInterval(() => this.pingWhenIdle(), Math.max(1000, this.limits.idlePingMs / 2));
@@ -225,7 +214,7 @@ export class CaptureLoop {
   private async confirm(lsn: Lsn): Promise<void> {
     if (lsn <= this.confirmed) return;
     this.confirmed = lsn;
-    this.stats.confirmedLsn = formatLsn(lsn);
+    confirmedLsnBytes.set(Number(lsn));
     await this.stream.acknowledge(lsn);
   }
 
@@ -282,22 +271,14 @@ export class CaptureLoop {
       // Everything before the barrier is done, except transactions held for the next batch.
       const held = this.pending.firstCommitLsn;
       await this.confirm(held !== null && held <= barrierLsn ? held : barrierLsn + 1n);
-      this.stats.batches++;
-      this.stats.transactions += batch.transactions;
-      this.stats.notifications += entries.length;
-      this.stats.lastBatchMs = Date.now() - started;
-      if (entries.length > 0) this.options.onCommitted(entries.length);
+      const ms = Date.now() - started;
+      batchesTotal.inc();
+      transactionsTotal.inc(batch.transactions);
+      notificationsTotal.inc(entries.length);
+      batchSeconds.observe(ms / 1000);
+      if (entries.length > 0) this.options.onCommitted();
       this.options.logger.debug(
-        {
-          transactions: batch.transactions,
-          notifications: entries.length,
-          ms: this.stats.lastBatchMs,
-          first: formatLsn(batch.firstCommitLsn ?? 0n),
-          last: formatLsn(batch.lastCommitLsn ?? 0n),
-          barrier: formatLsn(barrierLsn),
-          held: this.pending.firstCommitLsn === null ? null : formatLsn(this.pending.firstCommitLsn),
-          tables: Object.fromEntries([...batch.tables].map(([t, v]) => [t, v.everything ? '*' : [...v.keys.keys()].join(' ')])),
-        },
+        { transactions: batch.transactions, notifications: entries.length, ms, barrier: formatLsn(barrierLsn), tables: batch.tables.size },
         'batch committed',
       );
     } catch (err) {

@@ -6,8 +6,8 @@ import { resolveDatabaseUrl } from '../db/embedded.ts';
 import { migrateEngine } from '../db/migrate.ts';
 import { checkConnection, createPool } from '../db/pool.ts';
 import { startDispatch } from '../dispatch/role.ts';
-import { PushcdcError, ProblemsError } from '../errors.ts';
-import { loadInquiries, toCatalog } from '../inquiry/load.ts';
+import { PushcdcError } from '../errors.ts';
+import { loadInquiriesOrThrow } from '../inquiry/load.ts';
 import { rootLogger } from '../log.ts';
 import { recordEvent } from '../monitor/events.ts';
 import { startWebhooks } from '../webhooks/role.ts';
@@ -45,8 +45,7 @@ export async function runEngine(options: { dir: string; roles: RoleName[] }): Pr
   try {
     await checkConnection(pool, database.description);
     await migrateEngine(pool);
-    const loaded = await loadInquiries(pool, options.dir);
-    if (loaded.problems.length > 0) throw new ProblemsError(loaded.problems);
+    const { inquiries, catalog } = await loadInquiriesOrThrow(pool, options.dir);
     const broker = await connectBroker({ amqpUrl: env.AMQP_URL, pool, logger });
     const ctx: EngineContext = {
       dir: options.dir,
@@ -56,8 +55,8 @@ export async function runEngine(options: { dir: string; roles: RoleName[] }): Pr
       pool,
       broker,
       logger,
-      catalog: toCatalog(loaded.inquiries),
-      inquiries: loaded.inquiries,
+      catalog,
+      inquiries,
     };
     try {
       for (const name of START_ORDER.filter((r) => options.roles.includes(r))) {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pool } from '../db/pool.ts';
-import type { Problem } from '../errors.ts';
+import { ProblemsError, type Problem } from '../errors.ts';
 import { displayPath, lineColAt, listFiles, parseJsonText } from '../config/json-file.ts';
 import type { InquiryCatalog } from './catalog.ts';
 import { compileInquiry, type CompiledInquiry, type InquirySource } from './compile.ts';
@@ -85,4 +85,11 @@ export function toCatalog(inquiries: CompiledInquiry[]): InquiryCatalog {
   return new Map(
     inquiries.map((q) => [q.name, { name: q.name, file: q.file, resultColumns: q.resultColumns.map((c) => c.name) }]),
   );
+}
+
+/** What the engine runs on: every inquiry compiled, or a ProblemsError listing what is wrong. */
+export async function loadInquiriesOrThrow(pool: Pool, dir: string): Promise<{ inquiries: CompiledInquiry[]; catalog: InquiryCatalog }> {
+  const { inquiries, problems } = await loadInquiries(pool, dir);
+  if (problems.length > 0) throw new ProblemsError(problems);
+  return { inquiries, catalog: toCatalog(inquiries) };
 }

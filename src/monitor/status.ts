@@ -36,12 +36,10 @@ async function queueStats(broker: Broker, queue: string): Promise<QueueStatus> {
   }
 }
 
-async function optional<T>(work: () => Promise<T>, fallback: T): Promise<T> {
-  try {
-    return await work();
-  } catch {
-    return fallback; // not created yet (capture never ran, or an older schema): shown as absent
-  }
+/** Whether a table exists yet (capture creates the outbox and registry on its first start). */
+async function tableExists(pool: Pool, qualified: string): Promise<boolean> {
+  const { rows } = await pool.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [qualified]);
+  return rows[0]?.found === true;
 }
 
 export async function instanceStatus(
@@ -73,13 +71,13 @@ export async function instanceStatus(
     ).rows.map((r) => [r.destination, Number(r.n)]),
   );
   const slot = await slotHealth(pool, names.slot);
+  const registry = `${quoteIdent(names.stateSchema)}.inquiries`;
   return {
     instance: names.slot.replace(/^pushcdc_/, ''),
     slot: slot ? { name: names.slot, ...slot } : null,
-    outboxWaiting: await optional(
-      async () => Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${outboxTable(names.stateSchema)}`)).rows[0]!.n),
-      null,
-    ),
+    outboxWaiting: (await tableExists(pool, outboxTable(names.stateSchema)))
+      ? Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${outboxTable(names.stateSchema)}`)).rows[0]!.n)
+      : null,
     queues,
     destinations: destinations.map((d) => ({
       name: d.name,
@@ -89,15 +87,11 @@ export async function instanceStatus(
       queue: destinationQueue(names.primaryQueue, d.name),
       failed: failedByDestination.get(d.name) ?? 0,
     })),
-    inquiries: await optional(
-      async () =>
-        (
-          await pool.query<{ name: string; state_rows: string; built_at: Date }>(
-            `SELECT name, state_rows::text, built_at FROM ${quoteIdent(names.stateSchema)}.inquiries ORDER BY name`,
-          )
-        ).rows.map((r) => ({ name: r.name, stateRows: Number(r.state_rows), builtAt: new Date(r.built_at).toISOString() })),
-      [],
-    ),
+    inquiries: (await tableExists(pool, registry))
+      ? (
+          await pool.query<{ name: string; state_rows: string; built_at: Date }>(`SELECT name, state_rows::text, built_at FROM ${registry} ORDER BY name`)
+        ).rows.map((r) => ({ name: r.name, stateRows: Number(r.state_rows), builtAt: new Date(r.built_at).toISOString() }))
+      : [],
   };
 }
 

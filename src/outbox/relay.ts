@@ -16,7 +16,6 @@ export class OutboxRelay {
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private woken = false;
-  published = 0;
 
   constructor(
     private readonly pool: Pool,
@@ -93,7 +92,6 @@ export class OutboxRelay {
       );
       await this.pool.query(`DELETE FROM ${outboxTable(this.stateSchema)} WHERE seq <= $1`, [rows.at(-1)!.seq]);
       total += rows.length;
-      this.published += rows.length;
     }
   }
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { cp } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { register } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { useTestContext } from '../support/isolation.ts';
@@ -47,6 +48,11 @@ describe('DML to primaryQueue', () => {
     await reader.waitFor(() => customers().length >= 3);
     expect(customers()[2]!.notification.Deleted[0]).toMatchObject({ CustomerID: 'C1', CustomerName: 'Acme Ltd' });
     expect(customers()[2]!.notification.Inserted).toEqual([]);
+    // /metrics counts what capture did.
+    const metrics = await register.metrics();
+    expect(Number(/^pushcdc_capture_notifications_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3);
+    expect(Number(/^pushcdc_capture_batches_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3);
+    expect(Number(/^pushcdc_capture_confirmed_lsn_bytes (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     // The customer that existed at deployment is the starting state: never notified.
     expect(reader.messages.some((m) => m.raw.includes('"C0"'))).toBe(false);
   });

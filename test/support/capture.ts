@@ -3,8 +3,7 @@ import type { Broker } from '../../src/broker/broker.ts';
 import { captureRole, type RunningCapture as CaptureHandle } from '../../src/capture/role.ts';
 import type { CaptureLimits } from '../../src/capture/capture.ts';
 import { loadEnv } from '../../src/config/env.ts';
-import { formatProblem } from '../../src/errors.ts';
-import { loadInquiries, toCatalog } from '../../src/inquiry/load.ts';
+import { loadInquiriesOrThrow } from '../../src/inquiry/load.ts';
 import { rootLogger } from '../../src/log.ts';
 import type { TestContext } from './isolation.ts';
 
@@ -16,8 +15,7 @@ export interface RunningCapture {
 }
 
 export async function startTestCapture(ctx: TestContext, dir: string, limits?: Partial<CaptureLimits>): Promise<RunningCapture> {
-  const loaded = await loadInquiries(ctx.pool, dir);
-  if (loaded.problems.length > 0) throw new Error(loaded.problems.map(formatProblem).join('\n'));
+  const { inquiries, catalog } = await loadInquiriesOrThrow(ctx.pool, dir);
   const env = loadEnv({ ...ctx.env, PUSHCDC_HTTP_PORT: '0' });
   const broker = await connectBroker({ amqpUrl: ctx.amqpUrl, pool: ctx.pool });
   const role = await captureRole({ limits })({
@@ -28,8 +26,8 @@ export async function startTestCapture(ctx: TestContext, dir: string, limits?: P
     pool: ctx.pool,
     broker,
     logger: rootLogger.child({ test: ctx.instance }),
-    catalog: toCatalog(loaded.inquiries),
-    inquiries: loaded.inquiries,
+    catalog,
+    inquiries,
   });
   await role.ready;
   return {

@@ -1,0 +1,33 @@
+import { Counter, Gauge, Histogram, register } from 'prom-client';
+
+/** Capture metrics, in prom-client's default registry (served at /metrics). */
+export const batchesTotal = new Counter({
+  name: 'pushcdc_capture_batches_total',
+  help: 'Batches committed (diff state and outbox in one transaction)',
+  registers: [register],
+});
+
+export const transactionsTotal = new Counter({
+  name: 'pushcdc_capture_transactions_total',
+  help: 'Source transactions covered by committed batches',
+  registers: [register],
+});
+
+export const notificationsTotal = new Counter({
+  name: 'pushcdc_capture_notifications_total',
+  help: 'Notifications written to the outbox',
+  registers: [register],
+});
+
+export const batchSeconds = new Histogram({
+  name: 'pushcdc_capture_batch_seconds',
+  help: 'From opening the batch snapshot to acknowledging its WAL position',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [register],
+});
+
+export const confirmedLsnBytes = new Gauge({
+  name: 'pushcdc_capture_confirmed_lsn_bytes',
+  help: 'WAL position confirmed to the replication slot, as a byte offset',
+  registers: [register],
+});
