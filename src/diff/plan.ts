@@ -128,29 +128,34 @@ export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | nu
  * The diff: compare fresh and stored rows of the chosen roots by identity, write the changes to the
  * state, and return the rows that left the result ('D') and entered it ('I'), with their keys.
  * Parameters: the root key arrays (mode 'roots'), or none (mode 'all').
+ *
+ * The writes find their state rows by the ctid the `stored` read returned (stable within the
+ * statement; only capture writes state): one heap fetch per row, where a join on the keys would
+ * descend the index again, or — since the planner cannot estimate the CTE join and guesses millions
+ * of rows — hash the whole state table.
  */
 export function diffSql(plan: InquiryPlan, mode: 'roots' | 'all'): string {
   const filter = mode === 'roots' ? (x: string) => keyFilter(x, plan.rootHidden, 1) : null;
   const cols = plan.hidden.map((h) => q(h.name));
   const prefixed = (p: string) => plan.hidden.map((h) => `${p}.${q(h.name)} AS ${q(`${p}_${h.name}`)}`).join(', ');
   const from = (p: string) => plan.hidden.map((h) => q(`${p}_${h.name}`));
-  const rootMatch = plan.rootHidden.map((h) => `t.${q(h.name)} = cmp.${q(`s_${h.name}`)}`).join(' AND ');
   return `WITH fresh AS MATERIALIZED (
   ${freshSql(plan, filter)}
 ), stored AS MATERIALIZED (
-  SELECT ${cols.map((c) => `s.${c}`).join(', ')}, s.__visible, s.__row, ${identity(plan, 's')} AS __id
+  SELECT ${cols.map((c) => `s.${c}`).join(', ')}, s.__visible, s.__row, ${identity(plan, 's')} AS __id, s.ctid AS __ctid
     FROM ${plan.stateTable} s${filter ? ` WHERE ${filter('s')}` : ''}
 ), cmp AS MATERIALIZED (
-  SELECT f.__id AS f_id, s.__id AS s_id, ${prefixed('f')}, ${prefixed('s')},
+  SELECT f.__id AS f_id, s.__id AS s_id, s.__ctid AS s_ctid, ${prefixed('f')}, ${prefixed('s')},
          f.__visible AS f_vis, s.__visible AS s_vis, f.__row AS f_row, s.__row AS s_row
     FROM fresh f FULL JOIN stored s ON f.__id = s.__id
    WHERE f.__id IS NULL OR s.__id IS NULL OR f.__visible <> s.__visible OR f.__row IS DISTINCT FROM s.__row
 ), removed AS (
-  DELETE FROM ${plan.stateTable} t USING cmp
-   WHERE cmp.f_id IS NULL AND ${rootMatch} AND ${identity(plan, 't')} = cmp.s_id
+  DELETE FROM ${plan.stateTable} t
+   WHERE t.ctid = ANY (ARRAY(SELECT s_ctid FROM cmp WHERE f_id IS NULL))
 ), changed AS (
   UPDATE ${plan.stateTable} t SET __visible = cmp.f_vis, __row = cmp.f_row FROM cmp
-   WHERE cmp.f_id IS NOT NULL AND cmp.s_id IS NOT NULL AND ${rootMatch} AND ${identity(plan, 't')} = cmp.s_id
+   WHERE cmp.f_id IS NOT NULL AND cmp.s_id IS NOT NULL AND t.ctid = cmp.s_ctid
+     AND t.ctid = ANY (ARRAY(SELECT s_ctid FROM cmp WHERE f_id IS NOT NULL AND s_id IS NOT NULL))
 ), added AS (
   INSERT INTO ${plan.stateTable} (${cols.join(', ')}, __visible, __row)
   SELECT ${from('f').join(', ')}, f_vis, f_row FROM cmp WHERE cmp.s_id IS NULL
