@@ -40,6 +40,20 @@ export class KeyAccumulator {
     }
   }
 
+  /** Distinct keys held (a table to recompute entirely counts as full). */
+  get keyCount(): number {
+    let n = 0;
+    for (const t of this.tables.values()) n += t.everything ? this.maxKeysPerTable : t.keys.size;
+    return n;
+  }
+
+  /** Hands over the touched keys gathered so far (to be diffed now) and starts gathering anew. */
+  takeKeys(): Map<string, TouchedTable> {
+    const taken = new Map(this.tables);
+    this.tables.clear();
+    return taken;
+  }
+
   addKeys(table: string, keys: KeyValues[]): void {
     const touched = this.table(table);
     if (touched.everything) return;

@@ -5,10 +5,11 @@ import { quoteIdent, type Pool } from '../db/pool.ts';
 import { diffInquiry, type DiffLimits } from '../diff/diff.ts';
 import type { InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
-import { serializeEnvelope, ticksFromUnixMicros, type NotificationEnvelope } from '../notification.ts';
-import { insertOutbox, type OutboxEntry } from '../outbox/outbox.ts';
-import { KeyAccumulator } from './accumulator.ts';
-import { batchSeconds, batchesTotal, confirmedLsnBytes, notificationsTotal, transactionsTotal } from './metrics.ts';
+import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
+import { ticksFromUnixMicros } from '../notification.ts';
+import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
+import { KeyAccumulator, type TouchedTable } from './accumulator.ts';
+import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, transactionsTotal } from './metrics.ts';
 import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
@@ -42,6 +43,10 @@ export interface CaptureOptions {
 
 export interface CaptureLimits extends DiffLimits {
   maxKeysPerTable: number;
+  /** While a batch waits for its barrier, this many arrived keys are diffed early (a backlog). */
+  minKeysPerEarlyDiff: number;
+  /** A bigger notification leaves in parts (see assembleNotifications). */
+  maxNotificationBytes: number;
   barrierTimeoutMs: number;
   idlePingMs: number;
 }
@@ -49,6 +54,8 @@ export interface CaptureLimits extends DiffLimits {
 const DEFAULT_LIMITS: CaptureLimits = {
   maxKeysPerTable: 200_000,
   maxRootsPerDiff: 100_000,
+  minKeysPerEarlyDiff: 5_000,
+  maxNotificationBytes: 16 * 1024 * 1024,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
 };
@@ -75,6 +82,7 @@ export class CaptureLoop {
   private stopping = false;
   private failure: Error | null = null;
   private wakeLoop: (() => void) | null = null;
+  private batchGrew: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private lastEventAt = Date.now();
@@ -120,7 +128,7 @@ export class CaptureLoop {
     // A big batch (a backlog, a large transaction) sorts and hashes thousands of rows: in memory, not on
     // disk. JIT off: the planner's blind estimates for CTE joins cross jit_above_cost, and compiling
     // costs 20-30 ms per statement, more than the key lookups it would speed up.
-    await this.client.query(`SET work_mem = '64MB'; SET jit = off`);
+    await this.client.query(`SET work_mem = '64MB'; SET jit = off; ${CREATE_DIFF_ROWS_SQL}`);
     // Replies never move the slot backwards: start from where it already is.
     const slot = await this.client.query<{ lsn: string | null }>(
       'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
@@ -206,7 +214,8 @@ export class CaptureLoop {
       else target.addKeys(table, [...touched.keys.values()]);
     }
     target.commitTransaction(commitLsn, commitTimeMicros);
-    if (!joinsBatch) this.wakeLoop?.();
+    if (joinsBatch) this.batchGrew?.();
+    else this.wakeLoop?.();
   }
 
   private isIdle(): boolean {
@@ -261,13 +270,15 @@ export class CaptureLoop {
       this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
       this.current = batch;
       this.snapshot = snapshot;
-      const barrierLsn = await this.awaitBarrier();
+      const barrier = this.awaitBarrier();
+      let rows = await this.diffWhileWaiting(batch, barrier);
+      const barrierLsn = await barrier;
       this.current = null;
       this.snapshot = null;
       if (this.failure) throw this.failure;
 
-      const entries = await this.diffBatch(batch);
-      await insertOutbox(this.client, this.options.names.stateSchema, entries);
+      rows += await this.diffKeys(batch.takeKeys());
+      const entries = rows > 0 ? await this.assemble(batch) : [];
       await this.client.query('COMMIT');
 
       // Everything before the barrier is done, except transactions held for the next batch.
@@ -280,7 +291,7 @@ export class CaptureLoop {
       batchSeconds.observe(ms / 1000);
       if (entries.length > 0) this.options.onCommitted();
       this.options.logger.debug(
-        { transactions: batch.transactions, notifications: entries.length, ms, barrier: formatLsn(barrierLsn), tables: batch.tables.size },
+        { transactions: batch.transactions, rows, notifications: entries.length, ms, barrier: formatLsn(barrierLsn) },
         'batch committed',
       );
     } catch (err) {
@@ -320,31 +331,52 @@ export class CaptureLoop {
     }
   }
 
-  private async diffBatch(batch: KeyAccumulator): Promise<OutboxEntry[]> {
-    const affected = new Set<InquiryPlan>();
-    for (const table of batch.tables.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
-    const entries: OutboxEntry[] = [];
-    const ticks = ticksFromUnixMicros(batch.lastCommitTimeMicros ?? BigInt(Date.now()) * 1000n);
-    // Inquiries in a fixed order, so their notifications leave in the same order on every replay.
-    for (const plan of [...affected].sort((a, b) => a.inquiry.name.localeCompare(b.inquiry.name))) {
-      const diff = await diffInquiry(this.client, plan, batch.tables, this.limits);
-      if (diff.inserted.length === 0 && diff.deleted.length === 0) continue;
-      const id = randomUUID();
-      const envelope: NotificationEnvelope = {
-        notification: {
-          Inserted: diff.inserted.map((r) => JSON.parse(r.row) as Record<string, never>),
-          Deleted: diff.deleted.map((r) => JSON.parse(r.row) as Record<string, never>),
-          Query: plan.inquiry.name,
-          CompanyId: this.options.company,
-          Id: id,
-          TimeStamp: ticks,
-          AdditionalInfo: {},
-        },
-        keys: { Inserted: diff.inserted.map((r) => r.key), Deleted: diff.deleted.map((r) => r.key) },
-        lsn: formatLsn(batch.lastCommitLsn ?? 0n),
-      };
-      entries.push({ inquiry: plan.inquiry.name, notificationId: id, payload: serializeEnvelope(envelope) });
+  /**
+   * While the barrier travels — for a backlog, until all of it has been decoded — diffs the keys that
+   * already arrived, in the batch's snapshot. Diffing a root early is exact: it reads the rows as of
+   * the snapshot, which every later transaction of this batch is also part of, so a root touched
+   * again diffs to nothing, and a root reached later through a joined key is still found through the
+   * stored rows it has not yet had rewritten. Small live batches never wait long enough to do this.
+   */
+  private async diffWhileWaiting(batch: KeyAccumulator, barrier: Promise<Lsn>): Promise<number> {
+    let arrived = false;
+    const settled = barrier.then(
+      () => (arrived = true),
+      () => (arrived = true),
+    );
+    let rows = 0;
+    while (!arrived && !this.failure) {
+      if (batch.keyCount >= this.limits.minKeysPerEarlyDiff) {
+        earlyDiffsTotal.inc();
+        rows += await this.diffKeys(batch.takeKeys());
+        continue;
+      }
+      await Promise.race([settled, new Promise<void>((resolve) => (this.batchGrew = resolve))]);
+      this.batchGrew = null;
     }
-    return entries;
+    return rows;
+  }
+
+  /** Diffs every inquiry reading the touched tables into the diff-rows table; returns the row count. */
+  private async diffKeys(touched: Map<string, TouchedTable>): Promise<number> {
+    const affected = new Set<InquiryPlan>();
+    for (const table of touched.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
+    let rows = 0;
+    for (const plan of affected) rows += await diffInquiry(this.client, plan, touched, this.limits);
+    return rows;
+  }
+
+  /** The batch's diff rows become outbox rows: one notification per changed inquiry (or its parts). */
+  private assemble(batch: KeyAccumulator): Promise<AssembledNotification[]> {
+    return assembleNotifications(
+      this.client,
+      this.options.names.stateSchema,
+      {
+        companyJson: JSON.stringify(this.options.company),
+        ticks: ticksFromUnixMicros(batch.lastCommitTimeMicros ?? BigInt(Date.now()) * 1000n),
+        lsn: formatLsn(batch.lastCommitLsn ?? 0n),
+      },
+      this.limits.maxNotificationBytes,
+    );
   }
 }

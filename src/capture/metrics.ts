@@ -31,3 +31,9 @@ export const confirmedLsnBytes = new Gauge({
   help: 'WAL position confirmed to the replication slot, as a byte offset',
   registers: [register],
 });
+
+export const earlyDiffsTotal = new Counter({
+  name: 'pushcdc_capture_early_diffs_total',
+  help: 'Diffs run while a batch waited for its barrier (a backlog being decoded)',
+  registers: [register],
+});

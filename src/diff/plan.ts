@@ -1,6 +1,7 @@
 import { quoteIdent, quoteLiteral } from '../db/pool.ts';
 import type { CompiledInquiry, ResultColumn } from '../inquiry/compile.ts';
 import { supportViewName, viewName } from '../inquiry/views.ts';
+import { DIFF_ROWS_TABLE } from './diff-rows.ts';
 
 /**
  * The SQL an inquiry's diff runs, generated once at start. The stored state (`"state:<name>"`) holds,
@@ -88,21 +89,24 @@ export function rootKeysSql(plan: InquiryPlan, aliases: { alias: string; hidden:
   return parts.join('\nUNION\n');
 }
 
-function jsonValue(column: ResultColumn, x: string): string {
+/** One column's value as JSON text, exactly as PostgreSQL renders it (numbers stay exact). */
+function jsonText(column: ResultColumn, x: string): string {
   const ref = `${x}.${q(column.name)}`;
-  if (column.json === 'numeric') return `pushcdc.json_exact(${ref}::numeric)`;
-  if (column.json === 'int8') return `pushcdc.json_exact(${ref}::bigint)`;
-  return ref;
+  if (column.json === 'numeric') return `pushcdc.json_exact(${ref}::numeric)::text`;
+  if (column.json === 'int8') return `pushcdc.json_exact(${ref}::bigint)::text`;
+  return `to_json(${ref})::text`;
 }
 
-/** The result row as JSON text, columns in view order. */
+/**
+ * The result row as compact JSON text, columns in view order. Concatenated rather than
+ * json_build_object (which writes `"a" : 1, "b" : 2` and takes at most 100 arguments): this text is
+ * stored in the state and goes into the notification as it is.
+ */
 export function rowJsonSql(plan: InquiryPlan, x: string): string {
-  const columns = plan.inquiry.resultColumns;
-  // json_build_object takes at most 100 arguments; wider rows go through row_to_json.
-  if (columns.length <= 50) {
-    return `json_build_object(${columns.map((c) => `${quoteLiteral(c.name)}, ${jsonValue(c, x)}`).join(', ')})::text`;
-  }
-  return `(SELECT row_to_json(r) FROM (SELECT ${columns.map((c) => `${jsonValue(c, x)} AS ${q(c.name)}`).join(', ')}) r)::text`;
+  const members = plan.inquiry.resultColumns.map(
+    (c, i) => `${quoteLiteral(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`)} || coalesce(${jsonText(c, x)}, 'null')`,
+  );
+  return `(${members.join(' || ')} || '}')`;
 }
 
 const identity = (plan: InquiryPlan, x: string) => `ROW(${plan.hidden.map((h) => `${x}.${q(h.name)}`).join(', ')})::text`;
@@ -126,7 +130,8 @@ export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | nu
 
 /**
  * The diff: compare fresh and stored rows of the chosen roots by identity, write the changes to the
- * state, and return the rows that left the result ('D') and entered it ('I'), with their keys.
+ * state, and put the rows that left the result ('D') and entered it ('I'), with their keys, into
+ * the session's diff-rows table (the notification is assembled from there, in PostgreSQL).
  * Parameters: the root key arrays (mode 'roots'), or none (mode 'all').
  *
  * The writes find their state rows by the ctid the `stored` read returned (stable within the
@@ -160,9 +165,10 @@ export function diffSql(plan: InquiryPlan, mode: 'roots' | 'all'): string {
   INSERT INTO ${plan.stateTable} (${cols.join(', ')}, __visible, __row)
   SELECT ${from('f').join(', ')}, f_vis, f_row FROM cmp WHERE cmp.s_id IS NULL
 )
-SELECT 'D' AS op, json_build_array(${from('s').map((c) => `${c}::text`).join(', ')}) AS keys, s_row AS row FROM cmp
+INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row)
+SELECT ${quoteLiteral(plan.inquiry.name)}, 'D', json_build_array(${from('s').map((c) => `${c}::text`).join(', ')})::text, s_row FROM cmp
  WHERE s_vis AND (f_id IS NULL OR NOT f_vis OR f_row IS DISTINCT FROM s_row)
 UNION ALL
-SELECT 'I', json_build_array(${from('f').map((c) => `${c}::text`).join(', ')}), f_row FROM cmp
+SELECT ${quoteLiteral(plan.inquiry.name)}, 'I', json_build_array(${from('f').map((c) => `${c}::text`).join(', ')})::text, f_row FROM cmp
  WHERE f_vis AND (s_id IS NULL OR NOT s_vis OR f_row IS DISTINCT FROM s_row)`;
 }

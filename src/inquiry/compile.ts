@@ -65,6 +65,11 @@ export interface CompiledInquiry {
 }
 
 export const HIDDEN_PREFIX = '__k_';
+/**
+ * Part of every definition hash: bump it when the stored state's format changes (say, how a row's
+ * JSON is written), so existing states are rebuilt instead of diffed against rows of another format.
+ */
+const STATE_FORMAT = 2;
 
 const TIME_FUNCTIONS = new Set(['now', 'transaction_timestamp', 'statement_timestamp', 'clock_timestamp', 'timeofday']);
 const SQL_VALUE_FUNCTIONS: Record<string, string> = {
@@ -206,7 +211,7 @@ async function compileWithCatalog(
     trackedColumns: tracked.get(infos[i]!.oid) ?? [],
   }));
   const definitionHash = createHash('sha256')
-    .update(JSON.stringify({ viewSql, supportSql, resultColumns, keys: tables.map((t) => [t.info.oid, t.info.keyColumns]) }))
+    .update(JSON.stringify({ STATE_FORMAT, viewSql, supportSql, resultColumns, keys: tables.map((t) => [t.info.oid, t.info.keyColumns]) }))
     .digest('hex')
     .slice(0, 32);
   return {

@@ -9,6 +9,8 @@ import { outboxTable } from './outbox.ts';
  * receivers use to drop repeats. A broker outage only grows the outbox; the relay retries.
  */
 const BATCH = 500;
+/** Payload bytes per round: a batch of big notifications (parts of a huge diff) stays bounded. */
+const BATCH_BYTES = 32 * 1024 * 1024;
 const IDLE_POLL_MS = 1000;
 
 export class OutboxRelay {
@@ -83,7 +85,11 @@ export class OutboxRelay {
     let total = 0;
     for (;;) {
       const { rows } = await this.pool.query<{ seq: string; inquiry: string; notification_id: string; payload: string }>(
-        `SELECT seq, inquiry, notification_id, payload FROM ${outboxTable(this.stateSchema)} ORDER BY seq LIMIT ${BATCH}`,
+        `SELECT seq, inquiry, notification_id, payload
+           FROM (SELECT seq, inquiry, notification_id, payload, octet_length(payload) AS bytes,
+                        sum(octet_length(payload)) OVER (ORDER BY seq) AS upto
+                   FROM ${outboxTable(this.stateSchema)} ORDER BY seq LIMIT ${BATCH}) o
+          WHERE upto - bytes < ${BATCH_BYTES} ORDER BY seq`,
       );
       if (rows.length === 0) return total;
       await this.broker.publish(

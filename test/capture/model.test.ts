@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { earlyDiffsTotal } from '../../src/capture/metrics.ts';
 import type { NotificationEnvelope } from '../../src/notification.ts';
 import type { CaptureLimits } from '../../src/capture/capture.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
@@ -105,19 +106,22 @@ function explainMismatch(name: string, folded: string[], expected: string[], not
   console.error(lines.join('\n'));
 }
 
-async function round(seedValue: number, transactions: number, limits?: Partial<CaptureLimits>): Promise<void> {
+/** `backlog`: the workload is written while capture is stopped, then caught up from the slot. */
+async function round(seedValue: number, transactions: number, limits?: Partial<CaptureLimits>, backlog = false): Promise<void> {
   const rand = prng(seedValue);
   await ctx.pool.query('TRUNCATE m_customer, m_order, m_line');
   await seed(rand);
   const reader = new QueueReader(ctx.names.primaryQueue);
   await reader.start();
-  const capture = await startTestCapture(ctx, project.dir, limits);
+  let capture = await startTestCapture(ctx, project.dir, limits);
   try {
     // A state left by an earlier round first catches up with what was written since (the seed).
     await waitForCatchUp(ctx, reader);
     const start = await currentResults();
     const offset = reader.messages.length;
+    if (backlog) await capture.stop();
     await workload(rand, transactions, 3);
+    if (backlog) capture = await startTestCapture(ctx, project.dir, limits);
     await waitForCatchUp(ctx, reader);
     const end = await currentResults();
     const received = reader.messages.slice(offset).map((m) => m.envelope);
@@ -146,11 +150,18 @@ describe('folding notifications onto the start gives the final result', () => {
     await round(2, 500, { maxKeysPerTable: 4, maxRootsPerDiff: 6 });
   }, 120_000);
 
-  it('seed 3: 500 more transactions on a state left by the previous rounds', async () => {
-    await round(3, 500);
+  it('seed 3: 500 more transactions on a state left by the previous rounds, each arrived key diffed at once', async () => {
+    // Early diffs while the barrier travels, as often as possible: every interleaving of a batch.
+    await round(3, 500, { minKeysPerEarlyDiff: 1 });
   }, 120_000);
 
   it('seed 4: 500 more, after a restart with a backlog', async () => {
     await round(4, 500);
+  }, 120_000);
+
+  it('seed 5: 500 transactions written while capture is stopped, caught up in early diffs of a few keys', async () => {
+    const before = (await earlyDiffsTotal.get()).values[0]?.value ?? 0;
+    await round(5, 500, { minKeysPerEarlyDiff: 7 }, true);
+    expect((await earlyDiffsTotal.get()).values[0]?.value ?? 0).toBeGreaterThan(before);
   }, 120_000);
 });

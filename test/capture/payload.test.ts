@@ -64,8 +64,9 @@ describe('the payload', () => {
     expect(message.messageId).toBe(message.envelope.notification.Id);
     expect(message.envelope.notification.CompanyId).toBe('Company');
     expect(message.envelope.notification.AdditionalInfo).toEqual({});
-    // Numbers: plain where a double holds them, strings where it would round them.
-    expect(payloadText).toContain('"ID":1,"Price":10.5,"Big":42,"Note":"plain","At":"2026-11-30T10:00:00+00:00","Flag":true,"Tags":["a","b"],"Data":{"k":[1,2]}');
+    // Values exactly as PostgreSQL renders them (SPEC 5): numbers plain where a double holds them,
+    // strings where it would round them; rows compact.
+    expect(payloadText).toContain('{"ID":1,"Price":10.5000,"Big":42,"Note":"plain","At":"2026-11-30T10:00:00+00:00","Flag":true,"Tags":["a","b"],"Data":{"k": [1, 2]}}');
     expect(payloadText).toContain('"ID":"9007199254740993","Price":"12345678901234567.8900","Big":"9007199254740993","Note":null');
     expect(message.envelope.notification.Deleted).toEqual([]);
   });

@@ -69,8 +69,11 @@ export function randomStatement(rand: () => number): string {
       return `UPDATE m_customer SET name = ${name()}, region = ${region()} WHERE id = ${cid()}`;
     case 3:
       return `UPDATE m_customer SET active = NOT active, parent_id = ${pick([String(cid()), 'NULL'])} WHERE id = ${cid()}`;
-    case 4:
-      return `UPDATE m_customer SET id = ${cid()} WHERE id = ${cid()} AND NOT EXISTS (SELECT 1 FROM m_customer WHERE id = ${cid()})`;
+    case 4: {
+      // A key update onto a free key (a taken one would fail the whole transaction).
+      const to = cid();
+      return `UPDATE m_customer SET id = ${to} WHERE id = ${cid()} AND NOT EXISTS (SELECT 1 FROM m_customer WHERE id = ${to})`;
+    }
     case 5:
       return `DELETE FROM m_customer WHERE id = ${cid()}`;
     case 6:
