@@ -109,7 +109,8 @@ export function rowJsonSql(plan: InquiryPlan, x: string): string {
   return `(${members.join(' || ')} || '}')`;
 }
 
-const identity = (plan: InquiryPlan, x: string) => `ROW(${plan.hidden.map((h) => `${x}.${q(h.name)}`).join(', ')})::text`;
+// Compared for equality only: byte order ("C") sorts it for the merge join without locale rules.
+const identity = (plan: InquiryPlan, x: string) => `(ROW(${plan.hidden.map((h) => `${x}.${q(h.name)}`).join(', ')})::text COLLATE "C")`;
 
 /**
  * Fresh rows (hidden keys, __visible, __row, __id) of the roots matching `filter(x)`, or of all roots.

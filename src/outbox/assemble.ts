@@ -60,7 +60,7 @@ const wholeRows = `SELECT ctid AS tid, inquiry, op, keys, row, 0 AS part FROM ${
 // Parts are cut at row identities (the bytes before this identity's first row), so the two rows of
 // an update always share a part.
 const splitRows = `SELECT ctid AS tid, inquiry, op, keys, row,
-       (sum(${ROW_BYTES}) OVER (PARTITION BY inquiry ORDER BY keys) - sum(${ROW_BYTES}) OVER (PARTITION BY inquiry, keys)) / $4::bigint AS part
+       (sum(${ROW_BYTES}) OVER (PARTITION BY inquiry ORDER BY keys COLLATE "C") - sum(${ROW_BYTES}) OVER (PARTITION BY inquiry, keys)) / $4::bigint AS part
   FROM ${DIFF_ROWS_TABLE}`;
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
