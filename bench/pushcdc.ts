@@ -18,10 +18,8 @@ export interface RunningPushcdc {
   startMs: number;
   /** Then until the slot had decoded past the WAL written by then (the state build's own WAL). */
   catchUpMs: number;
-  /** Stops capture, keeping slot and state (a later start resumes from the backlog). */
+  /** Stops capture, keeping slot and state (a later start resumes from the backlog; instance.ts drops them). */
   stop(): Promise<void>;
-  /** Drops what this instance created: slot, publication, schemas, queue. */
-  cleanup(): Promise<void>;
 }
 
 export async function startPushcdc(options: {
@@ -81,15 +79,6 @@ export async function startPushcdc(options: {
       await role.stop();
       await broker.close();
       await connection.close();
-    },
-    async cleanup() {
-      const admin = await amqp.connect(options.amqpUrl);
-      const ch = await admin.createChannel();
-      await ch.deleteQueue(names.primaryQueue);
-      await admin.close();
-      await options.pool.query(`SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1`, [names.slot]).catch(() => undefined);
-      await options.pool.query(`DROP PUBLICATION IF EXISTS ${names.publication}`);
-      await options.pool.query(`DROP SCHEMA IF EXISTS "${names.stateSchema}" CASCADE; DROP SCHEMA IF EXISTS "${names.viewSchema}" CASCADE`);
     },
   };
 }

@@ -1,33 +1,30 @@
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { parseArgs } from 'node:util';
 import { createPool } from '../src/db/pool.ts';
 import { migrateEngine } from '../src/db/migrate.ts';
-import { createDecodeSlot, decodeBacklog, dropDecodeSlot } from './decode.ts';
-import { NaivePoller } from './naive.ts';
-import { startPushcdc } from './pushcdc.ts';
-import { INQUIRIES, loadTables, type InquiryKind } from './schema.ts';
-import { DeliveryTracker, percentile, table } from './stats.ts';
-import { runWorkload, type WorkloadResult, type WorkloadSpec } from './workload.ts';
+import { killEngines } from './engine-process.ts';
+import { dropInstance } from './instance.ts';
+import { measureEngineMemory, type MemoryResult } from './memory.ts';
+import { parseOptions, type Part } from './options.ts';
+import { printReport, type Row } from './report.ts';
+import { runKind } from './runs.ts';
+import { loadTables, type InquiryKind } from './schema.ts';
 
 /**
- * `npm run bench`: for each root-table size and inquiry shape, the same workload measured three ways —
- * the raw decode ceiling, pushcdc end to end (commit → primaryQueue delivery), and the naive baseline
- * (re-run and diff the whole result). Prints a table and the ratios. Nothing here is asserted.
+ * `npm run bench`: for each root-table size and inquiry shape, the same workload measured several
+ * ways — the raw decode ceiling, pushcdc end to end (commit → primaryQueue delivery) at full speed,
+ * at a steady paced rate and from a backlog, and the naive baseline (re-run and diff the whole result)
+ * — plus, opt-in, the engine's memory through one transaction touching every row. Prints tables and
+ * ratios. Nothing here is asserted. `npm run bench -- --help` lists the options.
  */
-const { values: args } = parseArgs({
-  options: {
-    sizes: { type: 'string', default: '10000,100000,1000000' },
-    changes: { type: 'string', default: '20000' },
-    'tx-size': { type: 'string', default: '10' },
-    connections: { type: 'string', default: '4' },
-  },
-});
+const options = parseOptions();
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const DATABASE = 'pushcdc_bench';
+/** Every pushcdc instance the bench runs (bench_<kind> in this process, bench_mem as a child). */
+const INSTANCES = ['bench_single', 'bench_join', 'bench_mem'];
 
 async function withAdmin(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: ADMIN_URL });
@@ -46,96 +43,66 @@ function benchUrl(): string {
   return url.toString();
 }
 
-interface Row extends Record<string, string | number> {}
-
-function measured(label: string, kind: InquiryKind, size: number, changes: number, tracker: DeliveryTracker, work: WorkloadResult, from = work.startedAt): Row {
-  const { latencies, lastAt } = tracker.summary();
-  const live = from === work.startedAt;
-  return {
-    inquiry: kind,
-    rows: size,
-    system: label,
-    'written/s': live ? changes / ((work.finishedAt - work.startedAt) / 1000) : '',
-    'changes/s': changes / ((lastAt - from) / 1000),
-    'p50 ms': live ? percentile(latencies, 50) : '',
-    'p99 ms': live ? percentile(latencies, 99) : '',
-    delivered: `${tracker.delivered}/${work.commits.size}`,
+/**
+ * Ctrl-C (or a kill) skips every finally block, and a replication slot left behind pins WAL on the
+ * server for good: stop the engine children, cut the walsenders, drop the slots and the database.
+ */
+function cleanUpOnSignal(): void {
+  const handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal}: stopping engines and dropping the bench's slots…\n`);
+    process.once(signal, () => process.exit(130)); // a second one: leave now
+    killEngines();
+    void (async () => {
+      const client = new pg.Client({ connectionString: ADMIN_URL });
+      try {
+        await client.connect();
+        await client.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`, [DATABASE]);
+        await new Promise((r) => setTimeout(r, 500));
+        await client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [DATABASE]);
+        await client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+      } catch (err) {
+        process.stderr.write(`cleanup failed (check pg_replication_slots by hand): ${(err as Error).message}\n`);
+      } finally {
+        await client.end().catch(() => undefined);
+        process.exit(130);
+      }
+    })();
   };
-}
-
-async function waitDelivered(tracker: DeliveryTracker, expected: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (tracker.delivered < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
 }
 
 async function main(): Promise<void> {
-  const sizes = args.sizes!.split(',').map(Number);
-  const changes = Number(args.changes);
-  const spec = (kind: InquiryKind, rows: number): WorkloadSpec => ({ kind, rows, changes, txSize: Number(args['tx-size']), connections: Number(args.connections) });
+  cleanUpOnSignal();
   await withAdmin(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
   await withAdmin(`CREATE DATABASE ${DATABASE}`);
   const url = benchUrl();
   const pool = createPool(url, { max: 12, application: 'pushcdc-bench' });
   await migrateEngine(pool);
+  // The database is new, but queues outlive it: messages an interrupted run left would be counted.
+  for (const instance of INSTANCES) await dropInstance(pool, AMQP_URL, instance);
   const dir = await mkdtemp(path.join(tmpdir(), 'pushcdc-bench-'));
+  const ctx = { pool, databaseUrl: url, amqpUrl: AMQP_URL, dir, options };
+  const kindRuns = (['decode', 'live', 'paced', 'backlog', 'naive'] as Part[]).some((p) => options.parts.has(p));
   const results: Row[] = [];
-  const extra: string[] = [];
+  const memory: MemoryResult[] = [];
+  const notes: string[] = [];
   try {
-    for (const size of sizes) {
+    for (const size of options.sizes) {
       const loadStarted = performance.now();
       await loadTables(pool, size);
-      extra.push(`loaded ${size.toLocaleString('en-US')} rows per table in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s`);
-      for (const kind of ['single', 'join'] as InquiryKind[]) {
-        const transactions = Math.ceil(changes / spec(kind, size).txSize);
-        process.stderr.write(`${kind} @ ${size}: decode ceiling… `);
-        const slot = `bench_decode_${kind}`;
-        await createDecodeSlot(pool, slot);
-        await runWorkload(pool, spec(kind, size));
-        const decodeRate = await decodeBacklog(url, slot, transactions, changes);
-        await dropDecodeSlot(pool, slot);
-        results.push({ inquiry: kind, rows: size, system: 'decode ceiling', 'written/s': '', 'changes/s': decodeRate, 'p50 ms': '', 'p99 ms': '', delivered: '' });
-
-        process.stderr.write('pushcdc… ');
-        await rm(path.join(dir, 'inquiries'), { recursive: true, force: true });
-        await mkdir(path.join(dir, 'inquiries'));
-        await writeFile(path.join(dir, 'inquiries', `Bench-${kind}.sql`), INQUIRIES[kind]);
-        let work: WorkloadResult = { startedAt: 0, finishedAt: 0, commits: new Map(), writes: new Map() };
-        let tracker = new DeliveryTracker(() => work);
-        const options = { pool, databaseUrl: url, amqpUrl: AMQP_URL, dir, instance: `bench_${kind}`, tracker: () => tracker };
-        let pushcdc = await startPushcdc(options);
-        extra.push(
-          `pushcdc ${kind} @ ${size.toLocaleString('en-US')}: starting state built and streaming in ${(pushcdc.startMs / 1000).toFixed(1)} s, ` +
-            `then ${(pushcdc.catchUpMs / 1000).toFixed(1)} s until the slot had decoded past the build's WAL`,
-        );
-        // Live: the workload runs while pushcdc streams; latency is COMMIT returned → message received.
-        work = await runWorkload(pool, spec(kind, size), (w) => (work = w));
-        await waitDelivered(tracker, work.commits.size, 120_000);
-        results.push(measured('pushcdc live', kind, size, changes, tracker, work));
-        // Backlog: the same workload written while pushcdc is stopped, then caught up (as the decode ceiling).
-        await pushcdc.stop();
-        tracker = new DeliveryTracker(() => work);
-        work = await runWorkload(pool, spec(kind, size));
-        const restartAt = performance.now();
-        pushcdc = await startPushcdc(options);
-        // Catch-up is timed from when the restarted capture streams (start-up itself is reported above).
-        const streamingAt = restartAt + pushcdc.startMs;
-        await waitDelivered(tracker, work.commits.size, 300_000);
-        results.push(measured('pushcdc backlog', kind, size, changes, tracker, work, streamingAt));
-        await pushcdc.stop();
-        await pushcdc.cleanup();
-
-        process.stderr.write('naive…\n');
-        let naiveWork: WorkloadResult = { startedAt: 0, finishedAt: 0, commits: new Map(), writes: new Map() };
-        const naiveTracker = new DeliveryTracker(() => naiveWork);
-        const keys = kind === 'single' ? ['id'] : ['id', 'order_id', 'line_id'];
-        const poller = new NaivePoller(pool, INQUIRIES[kind], keys, naiveTracker);
-        await poller.prime();
-        poller.start();
-        naiveWork = await runWorkload(pool, spec(kind, size), (w) => (naiveWork = w));
-        await waitDelivered(naiveTracker, naiveWork.commits.size, 300_000);
-        await poller.stop();
-        results.push(measured('naive re-run', kind, size, changes, naiveTracker, naiveWork));
-        extra.push(`naive ${kind} @ ${size.toLocaleString('en-US')}: ${poller.rounds} rounds, median round ${percentile(poller.roundMs, 50).toFixed(0)} ms`);
+      notes.push(`loaded ${size.toLocaleString('en-US')} rows per table in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s`);
+      if (kindRuns) {
+        for (const kind of ['single', 'join'] as InquiryKind[]) {
+          const out = await runKind(ctx, kind, size);
+          results.push(...out.rows);
+          notes.push(...out.notes);
+        }
+      }
+      // Last for its size: it rewrites every customer row in one transaction (bloat the others need not see).
+      if (options.parts.has('memory')) {
+        process.stderr.write(`memory @ ${size}: engine child, one ${size}-row transaction…\n`);
+        memory.push(await measureEngineMemory({ pool, databaseUrl: url, amqpUrl: AMQP_URL, rows: size, timeoutMs: options.memoryTimeoutMs }));
       }
     }
   } finally {
@@ -143,20 +110,7 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
     await withAdmin(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
   }
-  process.stdout.write(`\npushcdc bench — ${changes.toLocaleString('en-US')} row changes per run, transactions of ${args['tx-size']} rows from ${args.connections} connections, on this machine (${(await import('node:os')).cpus().length} cores)\n\n`);
-  process.stdout.write(`${table(results)}\n\n`);
-  process.stdout.write('Ratios (changes/s):\n');
-  for (const size of sizes) {
-    for (const kind of ['single', 'join']) {
-      const rate = (system: string) => Number(results.find((r) => r.rows === size && r.inquiry === kind && r.system === system)?.['changes/s']);
-      const latency = (system: string) => Number(results.find((r) => r.rows === size && r.inquiry === kind && r.system === system)?.['p50 ms']);
-      process.stdout.write(
-        `  ${kind.padEnd(6)} @ ${size.toLocaleString('en-US').padStart(9)}: backlog ${((rate('pushcdc backlog') / rate('decode ceiling')) * 100).toFixed(0)}% of the decode ceiling; ` +
-          `live ${(rate('pushcdc live') / rate('naive re-run')).toFixed(1)}× the naive baseline's changes/s; p50 latency ${latency('pushcdc live').toFixed(0)} ms vs ${latency('naive re-run').toFixed(0)} ms naive\n`,
-      );
-    }
-  }
-  process.stdout.write(`\n${extra.map((e) => `  ${e}`).join('\n')}\n`);
+  printReport(options, results, memory, notes);
 }
 
 await main();

@@ -26,8 +26,19 @@ export interface WorkloadResult {
 const TABLES = ['bench_customer', 'bench_order', 'bench_line'];
 let nextSeq = 1;
 
+/**
+ * Holds back transaction `n` (numbered globally from 0 across connections) until it may start;
+ * without one the workload runs as fast as it goes. See paced.ts.
+ */
+export type StartGate = (n: number, startedAt: number) => Promise<void>;
+
 /** Runs the workload; `onStart` receives the live result object (commits fill in as they happen). */
-export async function runWorkload(pool: Pool, spec: WorkloadSpec, onStart?: (live: WorkloadResult) => void): Promise<WorkloadResult> {
+export async function runWorkload(
+  pool: Pool,
+  spec: WorkloadSpec,
+  onStart?: (live: WorkloadResult) => void,
+  gate?: StartGate,
+): Promise<WorkloadResult> {
   const transactions = Math.ceil(spec.changes / spec.txSize);
   const commits = new Map<number, number>();
   let issued = 0;
@@ -41,6 +52,7 @@ export async function runWorkload(pool: Pool, spec: WorkloadSpec, onStart?: (liv
       try {
         while (issued < transactions) {
           const n = issued++;
+          if (gate) await gate(n, startedAt);
           const seq = nextSeq++;
           // The single-table inquiry reads customers only; the join workload rotates over all three.
           const table = spec.kind === 'single' ? TABLES[0]! : TABLES[n % 3]!;

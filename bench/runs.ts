@@ -1,0 +1,133 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Pool } from '../src/db/pool.ts';
+import { createDecodeSlot, decodeBacklog, dropDecodeSlot } from './decode.ts';
+import { dropInstance } from './instance.ts';
+import { NaivePoller } from './naive.ts';
+import type { BenchOptions } from './options.ts';
+import { runPaced } from './paced.ts';
+import { startPushcdc, type RunningPushcdc } from './pushcdc.ts';
+import { measured, type Row } from './report.ts';
+import { INQUIRIES, type InquiryKind } from './schema.ts';
+import { DeliveryTracker, percentile } from './stats.ts';
+import { runWorkload, type WorkloadResult, type WorkloadSpec } from './workload.ts';
+
+/**
+ * The runs of one inquiry at one table size, those `--only` selected: the decode ceiling, pushcdc
+ * (live at full speed, paced, backlog — one engine instance, started once) and the naive baseline.
+ */
+export interface BenchContext {
+  pool: Pool;
+  databaseUrl: string;
+  amqpUrl: string;
+  /** A scratch folder for the inquiry files. */
+  dir: string;
+  options: BenchOptions;
+}
+
+export interface RunsOutput {
+  rows: Row[];
+  notes: string[];
+}
+
+const emptyWork = (): WorkloadResult => ({ startedAt: 0, finishedAt: 0, commits: new Map(), writes: new Map() });
+
+async function waitDelivered(tracker: DeliveryTracker, expected: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (tracker.delivered < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
+export async function runKind(ctx: BenchContext, kind: InquiryKind, size: number): Promise<RunsOutput> {
+  const { parts } = ctx.options;
+  const out: RunsOutput = { rows: [], notes: [] };
+  const spec: WorkloadSpec = { kind, rows: size, changes: ctx.options.changes, txSize: ctx.options.txSize, connections: ctx.options.connections };
+  if (parts.has('decode')) await decodeRun(ctx, spec, out);
+  if (parts.has('live') || parts.has('paced') || parts.has('backlog')) await pushcdcRuns(ctx, spec, out);
+  if (parts.has('naive')) await naiveRun(ctx, spec, out);
+  return out;
+}
+
+async function decodeRun(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput): Promise<void> {
+  process.stderr.write(`${spec.kind} @ ${spec.rows}: decode ceiling… `);
+  const slot = `bench_decode_${spec.kind}`;
+  await createDecodeSlot(ctx.pool, slot);
+  try {
+    await runWorkload(ctx.pool, spec);
+    const rate = await decodeBacklog(ctx.databaseUrl, slot, Math.ceil(spec.changes / spec.txSize), spec.changes);
+    out.rows.push({ inquiry: spec.kind, rows: spec.rows, system: 'decode ceiling', 'written/s': '', 'changes/s': rate, 'p50 ms': '', 'p99 ms': '', delivered: '' });
+  } finally {
+    await dropDecodeSlot(ctx.pool, slot);
+  }
+}
+
+async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput): Promise<void> {
+  const { parts } = ctx.options;
+  const { kind, rows: size } = spec;
+  process.stderr.write(`${kind} @ ${size}: pushcdc… `);
+  await rm(path.join(ctx.dir, 'inquiries'), { recursive: true, force: true });
+  await mkdir(path.join(ctx.dir, 'inquiries'));
+  await writeFile(path.join(ctx.dir, 'inquiries', `Bench-${kind}.sql`), INQUIRIES[kind]);
+  let work = emptyWork();
+  let tracker = new DeliveryTracker(() => work);
+  const options = { pool: ctx.pool, databaseUrl: ctx.databaseUrl, amqpUrl: ctx.amqpUrl, dir: ctx.dir, instance: `bench_${kind}`, tracker: () => tracker };
+  let pushcdc: RunningPushcdc | null = null;
+  try {
+    pushcdc = await startPushcdc(options);
+    out.notes.push(
+      `pushcdc ${kind} @ ${size.toLocaleString('en-US')}: starting state built and streaming in ${(pushcdc.startMs / 1000).toFixed(1)} s, ` +
+        `then ${(pushcdc.catchUpMs / 1000).toFixed(1)} s until the slot had decoded past the build's WAL`,
+    );
+    if (parts.has('live')) {
+      // Live: the workload runs while pushcdc streams; latency is COMMIT returned → message received.
+      work = await runWorkload(ctx.pool, spec, (w) => (work = w));
+      await waitDelivered(tracker, work.commits.size, 120_000);
+      out.rows.push(measured('pushcdc live', kind, size, spec.changes, tracker, work));
+    }
+    if (parts.has('paced')) {
+      // Paced: the same while pushcdc streams, at a steady rate — latency at a stated load, not queueing.
+      const paced = { rate: ctx.options.pacedRate, seconds: ctx.options.pacedSeconds };
+      tracker = new DeliveryTracker(() => work);
+      work = await runPaced(ctx.pool, spec, paced, (w) => (work = w));
+      await waitDelivered(tracker, work.commits.size, 120_000);
+      out.rows.push(measured('pushcdc paced', kind, size, Math.round(paced.rate * paced.seconds), tracker, work));
+    }
+    if (parts.has('backlog')) {
+      // Backlog: the same workload written while pushcdc is stopped, then caught up (as the decode ceiling).
+      await pushcdc.stop();
+      pushcdc = null;
+      tracker = new DeliveryTracker(() => work);
+      work = await runWorkload(ctx.pool, spec);
+      const restartAt = performance.now();
+      pushcdc = await startPushcdc(options);
+      // Catch-up is timed from when the restarted capture streams (start-up itself is reported above).
+      const streamingAt = restartAt + pushcdc.startMs;
+      await waitDelivered(tracker, work.commits.size, 300_000);
+      out.rows.push(measured('pushcdc backlog', kind, size, spec.changes, tracker, work, streamingAt));
+    }
+  } finally {
+    // Also after a failure: the instance's slot pins WAL until it is dropped.
+    try {
+      await pushcdc?.stop();
+    } finally {
+      await dropInstance(ctx.pool, ctx.amqpUrl, options.instance);
+    }
+  }
+}
+
+async function naiveRun(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput): Promise<void> {
+  process.stderr.write(`${spec.kind} @ ${spec.rows}: naive…\n`);
+  let work = emptyWork();
+  const tracker = new DeliveryTracker(() => work);
+  const keys = spec.kind === 'single' ? ['id'] : ['id', 'order_id', 'line_id'];
+  const poller = new NaivePoller(ctx.pool, INQUIRIES[spec.kind], keys, tracker);
+  await poller.prime();
+  poller.start();
+  try {
+    work = await runWorkload(ctx.pool, spec, (w) => (work = w));
+    await waitDelivered(tracker, work.commits.size, 300_000);
+  } finally {
+    await poller.stop();
+  }
+  out.rows.push(measured('naive re-run', spec.kind, spec.rows, spec.changes, tracker, work));
+  out.notes.push(`naive ${spec.kind} @ ${spec.rows.toLocaleString('en-US')}: ${poller.rounds} rounds, median round ${percentile(poller.roundMs, 50).toFixed(0)} ms`);
+}
