@@ -108,6 +108,9 @@ export class AmqpConnection {
   private dial(): Promise<ChannelModel> {
     return amqp.connect(this.options.url, {
       timeout: this.options.connectTimeoutMs,
+      // amqplib writes a message above 2 KiB as separate frames; with Nagle's algorithm the body frame
+      // waits for the server's delayed ACK of the header: 40 ms added to every such publish, measured.
+      noDelay: true,
       clientProperties: { connection_name: this.options.connectionName },
     });
   }
