@@ -52,7 +52,7 @@ export interface CaptureLimits extends DiffLimits {
 }
 
 const DEFAULT_LIMITS: CaptureLimits = {
-  maxKeysPerTable: 200_000,
+  maxKeysPerTable: 100_000,
   maxRootsPerDiff: 100_000,
   minKeysPerEarlyDiff: 5_000,
   maxNotificationBytes: 16 * 1024 * 1024,
