@@ -93,7 +93,11 @@ export function rootKeysSql(plan: InquiryPlan, aliases: { alias: string; hidden:
 function jsonText(column: ResultColumn, x: string): string {
   const ref = `${x}.${q(column.name)}`;
   if (column.json === 'numeric') return `pushcdc.json_exact(${ref}::numeric)::text`;
-  if (column.json === 'int8') return `pushcdc.json_exact(${ref}::bigint)::text`;
+  // Integers by hand: their text is their JSON, and this runs for every column of every row diffed.
+  if (column.json === 'int8') {
+    return `CASE WHEN ${ref} BETWEEN -9007199254740991 AND 9007199254740991 THEN ${ref}::text ELSE '"' || ${ref}::text || '"' END`;
+  }
+  if (column.json === 'int') return `${ref}::text`;
   return `to_json(${ref})::text`;
 }
 

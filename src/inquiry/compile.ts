@@ -37,7 +37,7 @@ export interface CompiledTable {
   trackedColumns: string[];
 }
 
-export type JsonKind = 'numeric' | 'int8' | 'plain';
+export type JsonKind = 'numeric' | 'int8' | 'int' | 'plain';
 
 export interface ResultColumn {
   name: string;
@@ -65,6 +65,14 @@ export interface CompiledInquiry {
 }
 
 export const HIDDEN_PREFIX = '__k_';
+/** How a column's values are written as JSON (by base type oid): see rowJsonSql. */
+function jsonKind(baseType: number): JsonKind {
+  if (baseType === 1700) return 'numeric';
+  if (baseType === 20) return 'int8';
+  if (baseType === 21 || baseType === 23) return 'int';
+  return 'plain';
+}
+
 /**
  * Part of every definition hash: bump it when the stored state's format changes (say, how a row's
  * JSON is written), so existing states are rebuilt instead of diffed against rows of another format.
@@ -289,7 +297,7 @@ async function readResultColumns(client: PoolClient, viewOid: number, hiddenName
       ORDER BY a.attnum`,
     [viewOid],
   );
-  return rows.filter((r) => !hiddenNames.has(r.name)).map((r) => ({ name: r.name, type: r.type, json: r.base === 1700 ? 'numeric' : r.base === 20 ? 'int8' : 'plain' }));
+  return rows.filter((r) => !hiddenNames.has(r.name)).map((r) => ({ name: r.name, type: r.type, json: jsonKind(r.base) }));
 }
 
 /**

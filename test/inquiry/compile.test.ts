@@ -176,8 +176,8 @@ describe('what a good inquiry compiles to', () => {
     expect(fromSql.definitionHash).toBe(fromJson.definitionHash);
   });
 
-  it('numbers a double would round are marked for exact JSON', async () => {
-    const q = await compileOne('Num.sql', 'SELECT c.credit, c.big, c.customer_id FROM customer c');
-    expect(q.resultColumns.map((c) => c.json)).toEqual(['numeric', 'int8', 'plain']);
+  it('numbers a double would round are marked for exact JSON, small integers for their plain text', async () => {
+    const q = await compileOne('Num.sql', 'SELECT c.credit, c.big, c.customer_id, c.name FROM customer c');
+    expect(q.resultColumns.map((c) => c.json)).toEqual(['numeric', 'int8', 'int', 'plain']);
   });
 });
