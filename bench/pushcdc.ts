@@ -82,3 +82,25 @@ export async function startPushcdc(options: {
     },
   };
 }
+
+/**
+ * Before a restart, lets the slot's restart point catch up with its confirmed position, as it has in
+ * an engine that has been running a while. PostgreSQL re-decodes from `restart_lsn`, which advances
+ * only past a running-transactions record (written every 15 s, or by a checkpoint); right after the
+ * state build it still lies before the build's WAL, and a restart would first re-read all of that —
+ * seconds that have nothing to do with the backlog being measured.
+ */
+export async function settleRestartPoint(pool: Pool, slot: string, timeoutMs = 30_000): Promise<boolean> {
+  const { rows } = await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  await pool.query('CHECKPOINT');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const settled = await pool.query<{ done: boolean }>(
+      'SELECT coalesce(restart_lsn >= $2::pg_lsn, false) AS done FROM pg_replication_slots WHERE slot_name = $1',
+      [slot, rows[0]!.lsn],
+    );
+    if (settled.rows[0]?.done) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}

@@ -1,12 +1,13 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { instanceNames } from '../src/config/env.ts';
 import type { Pool } from '../src/db/pool.ts';
 import { createDecodeSlot, decodeBacklog, dropDecodeSlot } from './decode.ts';
 import { dropInstance } from './instance.ts';
 import { NaivePoller } from './naive.ts';
 import type { BenchOptions } from './options.ts';
 import { runPaced } from './paced.ts';
-import { startPushcdc, type RunningPushcdc } from './pushcdc.ts';
+import { settleRestartPoint, startPushcdc, type RunningPushcdc } from './pushcdc.ts';
 import { measured, type Row } from './report.ts';
 import { INQUIRIES, type InquiryKind } from './schema.ts';
 import { DeliveryTracker, percentile } from './stats.ts';
@@ -93,6 +94,8 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
     }
     if (parts.has('backlog')) {
       // Backlog: the same workload written while pushcdc is stopped, then caught up (as the decode ceiling).
+      const settled = await settleRestartPoint(ctx.pool, instanceNames(options.instance).slot);
+      if (!settled) out.notes.push(`pushcdc ${kind} @ ${size.toLocaleString('en-US')}: the slot's restart point did not settle; the backlog run re-decodes older WAL too`);
       await pushcdc.stop();
       pushcdc = null;
       tracker = new DeliveryTracker(() => work);

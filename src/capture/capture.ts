@@ -273,12 +273,15 @@ export class CaptureLoop {
       const barrier = this.awaitBarrier();
       let rows = await this.diffWhileWaiting(batch, barrier);
       const barrierLsn = await barrier;
+      const barrierAt = Date.now();
       this.current = null;
       this.snapshot = null;
       if (this.failure) throw this.failure;
 
       rows += await this.diffKeys(batch.takeKeys());
+      const diffedAt = Date.now();
       const entries = rows > 0 ? await this.assemble(batch) : [];
+      const assembledAt = Date.now();
       await this.client.query('COMMIT');
 
       // Everything before the barrier is done, except transactions held for the next batch.
@@ -291,7 +294,16 @@ export class CaptureLoop {
       batchSeconds.observe(ms / 1000);
       if (entries.length > 0) this.options.onCommitted();
       this.options.logger.debug(
-        { transactions: batch.transactions, rows, notifications: entries.length, ms, barrier: formatLsn(barrierLsn) },
+        {
+          transactions: batch.transactions,
+          rows,
+          notifications: entries.length,
+          ms,
+          // Where the time went: waiting for the barrier (early diffs included), the rest of the diff,
+          // assembling notifications, committing and acknowledging.
+          phasesMs: [barrierAt - started, diffedAt - barrierAt, assembledAt - diffedAt, Date.now() - assembledAt],
+          barrier: formatLsn(barrierLsn),
+        },
         'batch committed',
       );
     } catch (err) {

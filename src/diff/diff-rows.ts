@@ -19,7 +19,7 @@ export const CREATE_DIFF_ROWS_SQL = `CREATE TEMP TABLE IF NOT EXISTS pushcdc_dif
  * j entering cancel min(k, j) of each).
  */
 export const CANCEL_UNCHANGED_SQL = `WITH twins AS (
-  SELECT inquiry, row FROM ${DIFF_ROWS_TABLE} GROUP BY inquiry, row HAVING min(op) <> max(op)
+  SELECT inquiry, row FROM ${DIFF_ROWS_TABLE} GROUP BY inquiry, row HAVING bool_or(op = 'D') AND bool_or(op = 'I')
 ), numbered AS (
   SELECT r.ctid AS tid, r.op, r.inquiry, r.row,
          row_number() OVER (PARTITION BY r.inquiry, r.row, r.op ORDER BY r.ctid) AS n

@@ -20,6 +20,9 @@ export async function ensureOutbox(pool: Pool, stateSchema: string): Promise<voi
        payload text NOT NULL,
        created_at timestamptz NOT NULL DEFAULT now())`,
   );
+  // Rows live for milliseconds: compressing a megabyte payload on insert and again on read costs more
+  // than the bytes it saves.
+  await pool.query(`ALTER TABLE ${outboxTable(stateSchema)} ALTER COLUMN payload SET STORAGE EXTERNAL`);
 }
 
 export interface OutboxEntry {
