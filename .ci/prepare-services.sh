@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Makes the local PostgreSQL and RabbitMQ ready for pushcdc's tests: wal_level=logical (a restart),
-# room for the slots parallel test files create, replication connections allowed over 127.0.0.1,
-# and RabbitMQ up. Idempotent: a machine that is already ready is left alone.
+# Makes the local PostgreSQL and RabbitMQ ready for pushcdc's tests and bench: wal_level=logical (a
+# restart), room for the slots parallel test files create, shared_buffers for million-row tables,
+# replication connections allowed over 127.0.0.1, and RabbitMQ up. Idempotent: a machine that is already ready is left alone.
 set -euo pipefail
 
 pg_version=$(ls /etc/postgresql | sort -n | tail -1)
@@ -24,6 +24,12 @@ if [ "$(setting max_replication_slots)" -lt 40 ]; then
 fi
 if [ "$(setting max_wal_senders)" -lt 40 ]; then
   as_postgres "psql -Xqc 'ALTER SYSTEM SET max_wal_senders = 40'"; restart=yes
+fi
+# Each diff reads source rows, state rows and indexes by key; with the default 128MB they are read
+# through the OS cache (and evicted dirty) on every batch once tables reach a million rows.
+shared_buffers_mb=$(as_postgres "psql -XtAc \"SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'\"" | tr -d '[:space:]')
+if [ "$shared_buffers_mb" -lt 2048 ]; then
+  as_postgres "psql -Xqc \"ALTER SYSTEM SET shared_buffers = '2GB'\""; restart=yes
 fi
 if [ "$restart" = yes ]; then
   echo "restarting PostgreSQL for logical replication settings"

@@ -104,3 +104,32 @@ export async function settleRestartPoint(pool: Pool, slot: string, timeoutMs = 3
   }
   return false;
 }
+
+/**
+ * When the slot's walsender first sent WAL past the slot's confirmed position — the moment a backlog
+ * starts flowing, the same instant the decode ceiling is timed from (its first message). Polls
+ * pg_stat_replication every few milliseconds until `stop()`.
+ */
+export function watchFirstSend(pool: Pool, slot: string): { stop(): Promise<number | undefined> } {
+  let firstAt: number | undefined;
+  let running = true;
+  const loop = (async () => {
+    while (running && firstAt === undefined) {
+      const { rows } = await pool.query<{ sent: boolean }>(
+        `SELECT s.sent_lsn > r.confirmed_flush_lsn AS sent
+           FROM pg_replication_slots r JOIN pg_stat_replication s ON s.pid = r.active_pid
+          WHERE r.slot_name = $1`,
+        [slot],
+      );
+      if (rows[0]?.sent) firstAt = performance.now();
+      else await new Promise((r) => setTimeout(r, 3));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return firstAt;
+    },
+  };
+}

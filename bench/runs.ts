@@ -7,7 +7,7 @@ import { dropInstance } from './instance.ts';
 import { NaivePoller } from './naive.ts';
 import type { BenchOptions } from './options.ts';
 import { runPaced } from './paced.ts';
-import { settleRestartPoint, startPushcdc, type RunningPushcdc } from './pushcdc.ts';
+import { settleRestartPoint, startPushcdc, watchFirstSend, type RunningPushcdc } from './pushcdc.ts';
 import { measured, type Row } from './report.ts';
 import { INQUIRIES, type InquiryKind } from './schema.ts';
 import { DeliveryTracker, percentile } from './stats.ts';
@@ -100,12 +100,14 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
       pushcdc = null;
       tracker = new DeliveryTracker(() => work);
       work = await runWorkload(ctx.pool, spec);
-      const restartAt = performance.now();
+      const firstSend = watchFirstSend(ctx.pool, instanceNames(options.instance).slot);
       pushcdc = await startPushcdc(options);
-      // Catch-up is timed from when the restarted capture streams (start-up itself is reported above).
-      const streamingAt = restartAt + pushcdc.startMs;
       await waitDelivered(tracker, work.commits.size, 300_000);
-      out.rows.push(measured('pushcdc backlog', kind, size, spec.changes, tracker, work, streamingAt));
+      // Timed, like the decode ceiling, from when the backlog's first WAL was sent (start-up and the
+      // walsender finding its place are reported above, not counted here).
+      const sentAt = await firstSend.stop();
+      if (sentAt === undefined) out.notes.push(`pushcdc ${kind} @ ${size.toLocaleString('en-US')}: did not see the walsender start; backlog not timed`);
+      else out.rows.push(measured('pushcdc backlog', kind, size, spec.changes, tracker, work, sentAt));
     }
   } finally {
     // Also after a failure: the instance's slot pins WAL until it is dropped.
