@@ -32,7 +32,7 @@ if [ "$shared_buffers_mb" -lt 2048 ]; then
   as_postgres "psql -Xqc \"ALTER SYSTEM SET shared_buffers = '2GB'\""; restart=yes
 fi
 if [ "$restart" = yes ]; then
-  echo "restarting PostgreSQL for logical replication settings"
+  echo "restarting PostgreSQL for its settings"
   pg_ctl_cluster restart
 fi
 
