@@ -45,7 +45,10 @@ export interface CaptureLimits extends DiffLimits {
   maxKeysPerTable: number;
   /** While a batch waits for its barrier, this many arrived keys are diffed early (a backlog). */
   minKeysPerEarlyDiff: number;
-  /** A bigger notification leaves in parts (see assembleNotifications). */
+  /**
+   * A bigger notification leaves in parts (see assembleNotifications): under RabbitMQ 4's 16 MiB
+   * default limit, and small enough that the relay holding one (text, buffer, frames) stays light.
+   */
   maxNotificationBytes: number;
   barrierTimeoutMs: number;
   idlePingMs: number;
@@ -55,7 +58,7 @@ const DEFAULT_LIMITS: CaptureLimits = {
   maxKeysPerTable: 100_000,
   maxRootsPerDiff: 100_000,
   minKeysPerEarlyDiff: 5_000,
-  maxNotificationBytes: 16 * 1024 * 1024,
+  maxNotificationBytes: 8 * 1024 * 1024,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
 };

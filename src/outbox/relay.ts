@@ -10,7 +10,7 @@ import { outboxTable } from './outbox.ts';
  */
 const BATCH = 500;
 /** Payload bytes per round: a batch of big notifications (parts of a huge diff) stays bounded. */
-const BATCH_BYTES = 16 * 1024 * 1024;
+const BATCH_BYTES = 8 * 1024 * 1024;
 const IDLE_POLL_MS = 1000;
 
 export class OutboxRelay {
