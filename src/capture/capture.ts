@@ -9,7 +9,7 @@ import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import { ticksFromUnixMicros } from '../notification.ts';
 import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
 import { KeyAccumulator, type TouchedTable } from './accumulator.ts';
-import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, transactionsTotal } from './metrics.ts';
+import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, streamPausesTotal, transactionsTotal } from './metrics.ts';
 import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
@@ -46,6 +46,11 @@ export interface CaptureLimits extends DiffLimits {
   /** While a batch waits for its barrier, this many arrived keys are diffed early (a backlog). */
   minKeysPerEarlyDiff: number;
   /**
+   * Committed keys not yet diffed beyond which the stream stops reading until a diff takes them, so a
+   * backlog neither fills memory nor overflows maxKeysPerTable into a full recompute.
+   */
+  maxKeysWaiting: number;
+  /**
    * A bigger notification leaves in parts (see assembleNotifications): under RabbitMQ 4's 16 MiB
    * default limit, and small enough that the relay holding one (text, buffer, frames) stays light.
    */
@@ -58,6 +63,7 @@ const DEFAULT_LIMITS: CaptureLimits = {
   maxKeysPerTable: 100_000,
   maxRootsPerDiff: 100_000,
   minKeysPerEarlyDiff: 5_000,
+  maxKeysWaiting: 50_000,
   maxNotificationBytes: 8 * 1024 * 1024,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
@@ -86,6 +92,7 @@ export class CaptureLoop {
   private failure: Error | null = null;
   private wakeLoop: (() => void) | null = null;
   private batchGrew: (() => void) | null = null;
+  private streamHeld = false;
   private loop: Promise<void> | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private lastEventAt = Date.now();
@@ -222,6 +229,11 @@ export class CaptureLoop {
     target.commitTransaction(commitLsn, commitTimeMicros);
     if (joinsBatch) this.batchGrew?.();
     else this.wakeLoop?.();
+    // Hold only what a diff is about to take, so the hold always ends: keys that joined a batch waiting
+    // for its barrier (its early diffs take them), or pending keys once no batch waits for a barrier
+    // (the next batch takes them). Pending keys never hold a barrier's own stream back.
+    const waiting = joinsBatch ? this.current!.keyCount : this.current === null ? this.pending.keyCount : 0;
+    if (waiting >= this.limits.maxKeysWaiting) this.holdStream(true);
   }
 
   private isIdle(): boolean {
@@ -274,6 +286,7 @@ export class CaptureLoop {
       }
       const batch = this.pending;
       this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
+      this.holdStream(false);
       this.current = batch;
       this.snapshot = snapshot;
       const barrier = this.awaitBarrier();
@@ -319,6 +332,20 @@ export class CaptureLoop {
       this.current = null;
       this.snapshot = null;
       this.batchRunning = false;
+      // A failed batch is retried from the slot: never leave the stream paused behind it.
+      if (this.failure) this.holdStream(false);
+    }
+  }
+
+  /** Pauses or resumes reading the stream (backpressure), counting pauses. */
+  private holdStream(hold: boolean): void {
+    if (hold === this.streamHeld) return;
+    this.streamHeld = hold;
+    if (hold) {
+      streamPausesTotal.inc();
+      this.stream.pause();
+    } else {
+      this.stream.resume();
     }
   }
 
@@ -366,7 +393,9 @@ export class CaptureLoop {
     while (!arrived && !this.failure) {
       if (batch.keyCount >= this.limits.minKeysPerEarlyDiff) {
         earlyDiffsTotal.inc();
-        rows += await this.diffKeys(batch.takeKeys());
+        const keys = batch.takeKeys();
+        this.holdStream(false);
+        rows += await this.diffKeys(keys);
         continue;
       }
       await Promise.race([settled, new Promise<void>((resolve) => (this.batchGrew = resolve))]);

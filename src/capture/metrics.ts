@@ -37,3 +37,9 @@ export const earlyDiffsTotal = new Counter({
   help: 'Diffs run while a batch waited for its barrier (a backlog being decoded)',
   registers: [register],
 });
+
+export const streamPausesTotal = new Counter({
+  name: 'pushcdc_capture_stream_pauses_total',
+  help: 'Times the replication stream stopped reading because too many committed keys waited for a diff',
+  registers: [register],
+});

@@ -86,6 +86,24 @@ export class ReplicationStream {
     await this.service.acknowledge(formatLsn(confirmedFlush - 1n), true);
   }
 
+  /**
+   * Stops reading from the server until `resume()`: the walsender then blocks on a full socket, so
+   * changes wait in the WAL instead of in our memory. The library offers this only together with an
+   * await per message (its flowControl); it pauses the same underlying socket, which is what we reach.
+   */
+  pause(): void {
+    this.socket()?.pause();
+  }
+
+  resume(): void {
+    this.socket()?.resume();
+  }
+
+  private socket(): { pause(): void; resume(): void } | undefined {
+    const internal = this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } };
+    return internal._connection?.stream;
+  }
+
   async stop(): Promise<void> {
     this.started = false;
     await this.service.destroy();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { earlyDiffsTotal } from '../../src/capture/metrics.ts';
+import { earlyDiffsTotal, streamPausesTotal } from '../../src/capture/metrics.ts';
 import type { NotificationEnvelope } from '../../src/notification.ts';
 import type { CaptureLimits } from '../../src/capture/capture.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
@@ -159,9 +159,11 @@ describe('folding notifications onto the start gives the final result', () => {
     await round(4, 500);
   }, 120_000);
 
-  it('seed 5: 500 transactions written while capture is stopped, caught up in early diffs of a few keys', async () => {
-    const before = (await earlyDiffsTotal.get()).values[0]?.value ?? 0;
-    await round(5, 500, { minKeysPerEarlyDiff: 7 }, true);
-    expect((await earlyDiffsTotal.get()).values[0]?.value ?? 0).toBeGreaterThan(before);
+  it('seed 5: 500 transactions written while capture is stopped, caught up in early diffs of a few keys, the stream held back', async () => {
+    const count = async (metric: typeof earlyDiffsTotal) => (await metric.get()).values[0]?.value ?? 0;
+    const [diffs, pauses] = [await count(earlyDiffsTotal), await count(streamPausesTotal)];
+    await round(5, 500, { minKeysPerEarlyDiff: 7, maxKeysWaiting: 12 }, true);
+    expect(await count(earlyDiffsTotal)).toBeGreaterThan(diffs);
+    expect(await count(streamPausesTotal)).toBeGreaterThan(pauses);
   }, 120_000);
 });
