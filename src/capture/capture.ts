@@ -64,7 +64,7 @@ const DEFAULT_LIMITS: CaptureLimits = {
   maxRootsPerDiff: 100_000,
   minKeysPerEarlyDiff: 5_000,
   maxKeysWaiting: 50_000,
-  maxNotificationBytes: 8 * 1024 * 1024,
+  maxNotificationBytes: 4 * 1024 * 1024,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
 };
