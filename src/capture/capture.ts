@@ -93,6 +93,7 @@ export class CaptureLoop {
   private wakeLoop: (() => void) | null = null;
   private batchGrew: (() => void) | null = null;
   private streamHeld = false;
+  private streamResumedAt = 0;
   private loop: Promise<void> | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private lastEventAt = Date.now();
@@ -345,6 +346,7 @@ export class CaptureLoop {
       streamPausesTotal.inc();
       this.stream.pause();
     } else {
+      this.streamResumedAt = Date.now();
       this.stream.resume();
     }
   }
@@ -352,10 +354,16 @@ export class CaptureLoop {
   private async awaitBarrier(): Promise<Lsn> {
     const token = randomUUID();
     const arrived = new Promise<Lsn>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`the batch barrier did not come back through the slot within ${this.limits.barrierTimeoutMs} ms`)),
-        this.limits.barrierTimeoutMs,
-      );
+      // Time the stream spent held back (an early diff taking long) does not count: the barrier
+      // cannot arrive while we are not reading.
+      const expire = () => {
+        if (this.streamHeld || Date.now() - this.streamResumedAt < this.limits.barrierTimeoutMs) {
+          timer = setTimeout(expire, this.limits.barrierTimeoutMs);
+          return;
+        }
+        reject(new Error(`the batch barrier did not come back through the slot within ${this.limits.barrierTimeoutMs} ms`));
+      };
+      let timer = setTimeout(expire, this.limits.barrierTimeoutMs);
       this.barrier = {
         token,
         resolve: (lsn) => {
