@@ -11,7 +11,7 @@ import { DIFF_ROWS_TABLE } from './diff-rows.ts';
  *   1. root keys: the touched root rows themselves, plus — for a touched non-root table — the roots
  *      of stored and fresh rows holding that table's key (`rootKeysSql`);
  *   2. one statement reads the fresh rows of those roots, compares them with the stored ones by row
- *      identity, writes the difference back and returns it (`diffSql`).
+ *      identity, writes the difference back and records the rows that left and entered (`diffSql`).
  *
  * Keys travel as text arrays cast to the key types, so every lookup is an index scan.
  */
