@@ -61,16 +61,9 @@ export async function startPushcdc(options: {
   const startMs = performance.now() - started;
   // A fresh state build wrote its rows to the WAL, and the walsender decodes (then discards) all of
   // it before it reaches later changes: wait for that, so the live run measures the steady state.
-  const target = (await options.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+  const target = await currentWalLsn(options.pool);
   const catchUpStarted = performance.now();
-  for (;;) {
-    const { rows } = await options.pool.query<{ done: boolean }>(
-      'SELECT coalesce(confirmed_flush_lsn >= $2::pg_lsn, false) AS done FROM pg_replication_slots WHERE slot_name = $1',
-      [names.slot, target],
-    );
-    if (rows[0]?.done) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitSlotPast(options.pool, names.slot, 'confirmed_flush_lsn', target, 50, Number.POSITIVE_INFINITY);
   const catchUpMs = performance.now() - catchUpStarted;
   return {
     startMs,
@@ -91,16 +84,32 @@ export async function startPushcdc(options: {
  * seconds that have nothing to do with the backlog being measured.
  */
 export async function settleRestartPoint(pool: Pool, slot: string, timeoutMs = 30_000): Promise<boolean> {
-  const { rows } = await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  const lsn = await currentWalLsn(pool);
   await pool.query('CHECKPOINT');
+  return waitSlotPast(pool, slot, 'restart_lsn', lsn, 200, timeoutMs);
+}
+
+async function currentWalLsn(pool: Pool): Promise<string> {
+  return (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+}
+
+/** Polls until the slot's `position` reaches `lsn`; false when `timeoutMs` passed first. */
+async function waitSlotPast(
+  pool: Pool,
+  slot: string,
+  position: 'confirmed_flush_lsn' | 'restart_lsn',
+  lsn: string,
+  pollMs: number,
+  timeoutMs: number,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const settled = await pool.query<{ done: boolean }>(
-      'SELECT coalesce(restart_lsn >= $2::pg_lsn, false) AS done FROM pg_replication_slots WHERE slot_name = $1',
-      [slot, rows[0]!.lsn],
+    const { rows } = await pool.query<{ done: boolean }>(
+      `SELECT coalesce(${position} >= $2::pg_lsn, false) AS done FROM pg_replication_slots WHERE slot_name = $1`,
+      [slot, lsn],
     );
-    if (settled.rows[0]?.done) return true;
-    await new Promise((r) => setTimeout(r, 200));
+    if (rows[0]?.done) return true;
+    await new Promise((r) => setTimeout(r, pollMs));
   }
   return false;
 }

@@ -28,6 +28,7 @@ export class ReplicationStream {
   private readonly service: LogicalReplicationService;
   private readonly decoder = new TextDecoder();
   private started = false;
+  private warnedNoSocket = false;
 
   constructor(
     private readonly options: StreamOptions,
@@ -101,7 +102,13 @@ export class ReplicationStream {
 
   private socket(): { pause(): void; resume(): void } | undefined {
     const internal = this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } };
-    return internal._connection?.stream;
+    const socket = internal._connection?.stream;
+    if (!socket && !this.warnedNoSocket) {
+      // Only a library change gets here: changes then wait in memory instead of in the WAL.
+      this.warnedNoSocket = true;
+      this.logger.warn('cannot pause the replication stream (pg-logical-replication internals changed); a backlog is read without backpressure');
+    }
+    return socket;
   }
 
   async stop(): Promise<void> {
