@@ -85,36 +85,41 @@ export class OutboxRelay {
   async drainOnce(): Promise<number> {
     let total = 0;
     for (;;) {
-      const rows = await this.readBatch();
+      const { rows } = await this.pool.query<{ seq: string; inquiry: string; notification_id: string }>(
+        `SELECT seq, inquiry, notification_id
+           FROM (SELECT seq, inquiry, notification_id, octet_length(payload) AS bytes,
+                        sum(octet_length(payload)) OVER (ORDER BY seq) AS upto
+                   FROM ${outboxTable(this.stateSchema)} ORDER BY seq LIMIT ${BATCH}) o
+          WHERE upto - bytes < ${BATCH_BYTES} ORDER BY seq`,
+      );
       if (rows.length === 0) return total;
+      const bodies = await this.readBodies(rows.map((r) => r.seq));
       await this.broker.publish(
         this.queue,
-        rows.map((r) => ({ body: r.payload, messageId: r.notification_id.toString(), headers: { query: r.inquiry.toString() } })),
+        rows.map((r, i) => ({ body: bodies[i]!, messageId: r.notification_id, headers: { query: r.inquiry } })),
       );
-      await this.pool.query(`DELETE FROM ${outboxTable(this.stateSchema)} WHERE seq <= $1`, [rows.at(-1)!.seq.toString()]);
+      await this.pool.query(`DELETE FROM ${outboxTable(this.stateSchema)} WHERE seq <= $1`, [rows.at(-1)!.seq]);
       total += rows.length;
     }
   }
 
   /**
-   * The next rows in order (by the bigint `o.seq`: a bare `seq` would sort the text output column),
-   * up to a byte budget, every column as the bytes it arrived in (binary result format, cast to
-   * text: UTF-8). A payload read as a JS string lands in V8's large-object
-   * space and stays there until a full collection, so the parts of a huge notification piled up by
-   * the hundred megabytes (measured); a Buffer's memory is returned as soon as its small handle dies.
+   * The payloads as bytes, straight from the wire (binary result format, no parser): a payload read
+   * as a JS string lands in V8's large-object space and stays there until a full collection, so the
+   * parts of a huge notification piled up by the hundred megabytes (measured); a Buffer's memory is
+   * returned as soon as its small handle dies.
    */
-  private async readBatch(): Promise<{ seq: Buffer; inquiry: Buffer; notification_id: Buffer; payload: Buffer }[]> {
+  private async readBodies(seqs: string[]): Promise<Buffer[]> {
     // `binary` (result format) is a pg option its type declarations leave out.
     const query: pg.QueryConfig & { binary: boolean } = {
-      text: `SELECT seq::text, inquiry, notification_id::text, payload
-               FROM (SELECT seq, inquiry, notification_id, payload, octet_length(payload) AS bytes,
-                            sum(octet_length(payload)) OVER (ORDER BY seq) AS upto
-                       FROM ${outboxTable(this.stateSchema)} ORDER BY seq LIMIT ${BATCH}) o
-              WHERE upto - bytes < ${BATCH_BYTES} ORDER BY o.seq`,
+      text: `SELECT convert_to(payload, 'UTF8') AS body FROM ${outboxTable(this.stateSchema)} WHERE seq = ANY($1::bigint[]) ORDER BY seq`,
+      values: [seqs],
       binary: true,
       types: RAW_BYTES,
     };
-    return (await this.pool.query<{ seq: Buffer; inquiry: Buffer; notification_id: Buffer; payload: Buffer }>(query)).rows;
+    const { rows } = await this.pool.query<{ body: Buffer }>(query);
+    if (rows.length !== seqs.length) throw new Error(`outbox rows vanished while being sent (${rows.length} of ${seqs.length} found)`);
+    return rows.map((r) => r.body);
   }
 }
 
