@@ -80,6 +80,8 @@ export class CaptureLoop {
   private readonly stream: ReplicationStream;
   private readonly client: pg.Client;
   private readonly lockTables: string;
+  /** Inquiries whose diff rows can cancel (see CANCEL_UNCHANGED_SQL). */
+  private readonly cancelFor: string[];
   private readonly plansByTable = new Map<string, InquiryPlan[]>();
   private pending: KeyAccumulator;
   private current: KeyAccumulator | null = null;
@@ -101,6 +103,7 @@ export class CaptureLoop {
   constructor(private readonly options: CaptureOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
+    this.cancelFor = options.plans.filter((p) => !p.inquiry.rowsShowKeys).map((p) => p.inquiry.name);
     const keyColumns = new Map<string, string[]>();
     for (const plan of options.plans) {
       for (const t of plan.inquiry.tables) {
@@ -403,7 +406,9 @@ export class CaptureLoop {
         earlyDiffsTotal.inc();
         const keys = batch.takeKeys();
         this.holdStream(false);
+        const started = Date.now();
         rows += await this.diffKeys(keys);
+        this.options.logger.debug({ keys: [...keys.values()].reduce((n, t) => n + t.keys.size, 0), ms: Date.now() - started }, 'early diff');
         continue;
       }
       await Promise.race([settled, new Promise<void>((resolve) => (this.batchGrew = resolve))]);
@@ -432,6 +437,7 @@ export class CaptureLoop {
         lsn: formatLsn(batch.lastCommitLsn ?? 0n),
       },
       this.limits.maxNotificationBytes,
+      this.cancelFor,
     );
   }
 }

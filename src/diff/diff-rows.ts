@@ -16,10 +16,12 @@ export const CREATE_DIFF_ROWS_SQL = `CREATE TEMP TABLE IF NOT EXISTS pushcdc_dif
 /**
  * A row that leaves and re-enters with identical values (say, a joined row's key changed but not what
  * the result shows) did not change the result: drop such pairs, as a multiset (k copies leaving and
- * j entering cancel min(k, j) of each).
+ * j entering cancel min(k, j) of each). $1: the inquiries to look at (those whose rows do not show
+ * every key; for the others equal rows are the same view row, which a diff never emits twice).
  */
 export const CANCEL_UNCHANGED_SQL = `WITH twins AS (
-  SELECT inquiry, row FROM ${DIFF_ROWS_TABLE} GROUP BY inquiry, row HAVING bool_or(op = 'D') AND bool_or(op = 'I')
+  SELECT inquiry, row FROM ${DIFF_ROWS_TABLE} WHERE inquiry = ANY ($1::text[])
+   GROUP BY inquiry, row HAVING bool_or(op = 'D') AND bool_or(op = 'I')
 ), numbered AS (
   SELECT r.ctid AS tid, r.op, r.inquiry, r.row,
          row_number() OVER (PARTITION BY r.inquiry, r.row, r.op ORDER BY r.ctid) AS n

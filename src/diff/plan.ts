@@ -62,6 +62,9 @@ export function planInquiry(inquiry: CompiledInquiry, viewSchema: string, stateS
 
 const q = quoteIdent;
 
+/** A `cmp` row (below) of an identity both stored and fresh: its state row is rewritten in place. */
+const BOTH = 'f_id IS NOT NULL AND s_id IS NOT NULL';
+
 /** `x.h1 = ANY($n)` for one key column, a semi-join on unnest for several. Params are text[]. */
 export function keyFilter(alias: string, columns: HiddenColumn[], firstParam: number): string {
   if (columns.length === 1) {
@@ -142,7 +145,11 @@ export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | nu
  * The writes find their state rows by the ctid the `stored` read returned (stable within the
  * statement; only capture writes state): one heap fetch per row, where a join on the keys would
  * descend the index again, or — since the planner cannot estimate the CTE join and guesses millions
- * of rows — hash the whole state table.
+ * of rows — hash the whole state table. The UPDATE takes its rows from arrays (three scans of one
+ * materialized CTE with one filter: the same rows in the same order), which the planner sizes small
+ * and joins by Tid lookups. Joining `cmp` itself and steering with `ctid = ANY(...)` was fine in a
+ * custom plan, but the generic plan PostgreSQL switches to after five executions kept that as a
+ * filter of the Tid lookup, rescanning the array for every row (quadratic: 1 s for 15,000 roots).
  */
 export function diffSql(plan: InquiryPlan, mode: 'roots' | 'all'): string {
   const filter = mode === 'roots' ? (x: string) => keyFilter(x, plan.rootHidden, 1) : null;
@@ -163,9 +170,10 @@ export function diffSql(plan: InquiryPlan, mode: 'roots' | 'all'): string {
   DELETE FROM ${plan.stateTable} t
    WHERE t.ctid = ANY (ARRAY(SELECT s_ctid FROM cmp WHERE f_id IS NULL))
 ), changed AS (
-  UPDATE ${plan.stateTable} t SET __visible = cmp.f_vis, __row = cmp.f_row FROM cmp
-   WHERE cmp.f_id IS NOT NULL AND cmp.s_id IS NOT NULL AND t.ctid = cmp.s_ctid
-     AND t.ctid = ANY (ARRAY(SELECT s_ctid FROM cmp WHERE f_id IS NOT NULL AND s_id IS NOT NULL))
+  UPDATE ${plan.stateTable} t SET __visible = u.vis, __row = u.row
+    FROM unnest(ARRAY(SELECT s_ctid FROM cmp WHERE ${BOTH}), ARRAY(SELECT f_vis FROM cmp WHERE ${BOTH}),
+                ARRAY(SELECT f_row FROM cmp WHERE ${BOTH})) AS u(tid, vis, row)
+   WHERE t.ctid = u.tid
 ), added AS (
   INSERT INTO ${plan.stateTable} (${cols.join(', ')}, __visible, __row)
   SELECT ${from('f').join(', ')}, f_vis, f_row FROM cmp WHERE cmp.s_id IS NULL

@@ -3,7 +3,7 @@ import type { DatabaseError } from 'pg';
 import { quoteIdent, type PoolClient } from '../db/pool.ts';
 import type { Problem } from '../errors.ts';
 import type { Token } from './lexer.ts';
-import { parseRules, type ColumnRef } from './rules.ts';
+import { parseRules, type ColumnRef, type ParsedRules } from './rules.ts';
 import { analyzeShape, ShapeError, type FromItem, type JoinKind, type StatementShape } from './shape.ts';
 import { lookupTable, tableProblem, type TableInfo } from './tables.ts';
 
@@ -59,6 +59,11 @@ export interface CompiledInquiry {
   whereReadsRootOnly: boolean;
   droppedOrderBy: boolean;
   resultColumns: ResultColumn[];
+  /**
+   * Every hidden key is also a result column, so equal result rows are the same view row: a row
+   * cannot leave and re-enter unchanged within one batch, and the multiset cancel can be skipped.
+   */
+  rowsShowKeys: boolean;
   /** node-sql-parser read it; or only PostgreSQL could (rules then come from the catalog alone). */
   parsedBy: 'node-sql-parser' | 'postgresql';
   definitionHash: string;
@@ -130,7 +135,7 @@ export async function compileInquiry(client: PoolClient, source: InquirySource):
 
   await client.query('SAVEPOINT pushcdc_compile');
   try {
-    return await compileWithCatalog(client, source, shape, parsed.ok ? parsed.rules.whereColumns : null, parsed.ok, problem);
+    return await compileWithCatalog(client, source, shape, parsed.ok ? parsed.rules : null, problem);
   } catch (err) {
     if (err instanceof CompileProblem) return { problems: [problem(err.message, err.offset)] };
     throw err;
@@ -143,8 +148,7 @@ async function compileWithCatalog(
   client: PoolClient,
   source: InquirySource,
   shape: StatementShape,
-  whereColumns: ColumnRef[] | null,
-  parsedByParser: boolean,
+  rules: ParsedRules | null,
   problem: (message: string, offset?: number) => Problem,
 ): Promise<{ inquiry?: CompiledInquiry; problems: Problem[] }> {
   const infos: TableInfo[] = [];
@@ -177,7 +181,7 @@ async function compileWithCatalog(
     .join(', ');
 
   const viewSql = `SELECT ${hiddenSelect}, ${shape.text.slice(shape.selectList.start, shape.bodyEnd)}`;
-  const whereReadsRootOnly = shape.where === null || readsRootOnly(whereColumns, shape.from, infos);
+  const whereReadsRootOnly = shape.where === null || readsRootOnly(rules?.whereColumns ?? null, shape.from, infos);
   const needsSupport = shape.from.some((f) => f.join === 'inner') || !whereReadsRootOnly;
   const supportSql = needsSupport ? buildSupportSql(shape, hiddenSelect, whereReadsRootOnly) : null;
 
@@ -235,10 +239,32 @@ async function compileWithCatalog(
       whereReadsRootOnly,
       droppedOrderBy: shape.orderBy !== null,
       resultColumns,
-      parsedBy: parsedByParser ? 'node-sql-parser' : 'postgresql',
+      rowsShowKeys: rules !== null && showsEveryKey(rules.selectColumns, shape.from, infos),
+      parsedBy: rules ? 'node-sql-parser' : 'postgresql',
       definitionHash,
     },
   };
+}
+
+/**
+ * True when, for every table, each of its key columns is a bare column of the select list (or under
+ * `*`). Unsure (an ambiguous qualifier, an expression) counts as false: only the cancel step runs.
+ */
+function showsEveryKey(columns: ColumnRef[], from: FromItem[], infos: TableInfo[]): boolean {
+  const ownerOf = (c: ColumnRef): number | 'all' | null => {
+    if (c.table !== null) {
+      const q = c.table.toLowerCase();
+      const matches = from.flatMap((f, i) => (f.alias.toLowerCase() === q ? [i] : []));
+      return matches.length === 1 ? matches[0]! : null;
+    }
+    if (c.column === '*') return 'all';
+    const owners = infos.flatMap((info, i) => (info.columns.includes(c.column) ? [i] : []));
+    return owners.length === 1 ? owners[0]! : null;
+  };
+  const shown = columns.map((c) => ({ owner: ownerOf(c), column: c.column }));
+  return infos.every((info, i) =>
+    info.keyColumns.every((k) => shown.some((s) => (s.owner === 'all' || s.owner === i) && (s.column === '*' || s.column === k.name))),
+  );
 }
 
 /**

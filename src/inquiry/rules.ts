@@ -20,6 +20,11 @@ export interface ParsedRules {
   violations: { message: string; near: string }[];
   /** Column references inside WHERE, for deciding whether it reads the root table only. */
   whereColumns: ColumnRef[] | null;
+  /**
+   * Select-list items that are a bare column (or `*`, `t.*`), names as PostgreSQL folds them:
+   * for deciding whether the result rows show every key.
+   */
+  selectColumns: ColumnRef[];
 }
 
 export type ParseResult = { ok: true; rules: ParsedRules } | { ok: false; message: string; offset: number | undefined };
@@ -91,5 +96,29 @@ export function parseRules(sql: string): ParseResult {
       return true;
     });
   }
-  return { ok: true, rules: { violations, whereColumns } };
+  return { ok: true, rules: { violations, whereColumns, selectColumns: selectColumnsOf(select.columns) } };
+}
+
+function selectColumnsOf(columns: unknown): ColumnRef[] {
+  if (!Array.isArray(columns)) return [];
+  const found: ColumnRef[] = [];
+  for (const item of columns) {
+    const expr = isNode(item) ? item.expr : undefined;
+    if (!isNode(expr) || expr.type !== 'column_ref') continue;
+    const table = expr.table;
+    found.push({
+      table: typeof table === 'string' ? table : isNode(table) ? String(table.value) : null,
+      column: foldedColumnName(expr.column),
+    });
+  }
+  return found;
+}
+
+/** An unquoted name folds to lower case; a quoted one keeps its case; `*` stays `*`. */
+function foldedColumnName(column: unknown): string {
+  if (isNode(column) && isNode(column.expr)) {
+    const value = String(column.expr.value);
+    return column.expr.type === 'double_quote_string' ? value : value.toLowerCase();
+  }
+  return String(column);
 }

@@ -56,46 +56,79 @@ SELECT inquiry, id::uuid, ${ENVELOPE}
 }
 
 /**
- * One inquiry's notification in parts of about $6 bytes, cut at row identities (the bytes before an
- * identity's first row), so the two rows of an update always share a part. $4 inquiry.
+ * Rows are placed in parts by a hash of their identity, so the two rows of an update always share a
+ * part. The sizes are read per inquiry and hash slot (1,024 slots); a split into a power of two
+ * parts takes whole slots (part = slot mod parts), so each part's size is known before it is built.
+ */
+const SLOTS = 1024;
+const SLOT = `(hashtext(keys) & ${SLOTS - 1})`;
+
+/** Bytes per inquiry and slot, inquiries in name order. */
+const SIZES_SQL = `SELECT inquiry, ${SLOT} AS slot, sum(${ROW_BYTES})::bigint AS bytes
+  FROM ${DIFF_ROWS_TABLE} GROUP BY inquiry, slot ORDER BY inquiry`;
+
+/**
+ * One inquiry's notification in $5 parts (a power of two), one per non-empty part. Grouping by a hash
+ * costs one pass; cutting at exact byte offsets would sort the rows (0.9 s for 360,000 of them).
+ * $4 inquiry.
  */
 function splitSql(stateSchema: string): string {
   return `INSERT INTO ${outboxTable(stateSchema)} (inquiry, notification_id, payload)
 SELECT inquiry, id::uuid, ${ENVELOPE}
-  FROM (SELECT g.*, gen_random_uuid()::text AS id, count(*) OVER () AS parts
-          FROM (SELECT $4::text AS inquiry, part, ${AGGREGATES}
-                  FROM (SELECT op, keys, row,
-                               (sum(${ROW_BYTES}) OVER (ORDER BY keys COLLATE "C") - sum(${ROW_BYTES}) OVER (PARTITION BY keys)) / $5::bigint AS part
-                          FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4) r
-                 GROUP BY part) g) n
+  FROM (SELECT g.*, row_number() OVER (ORDER BY g.bucket) - 1 AS part, count(*) OVER () AS parts, gen_random_uuid()::text AS id
+          FROM (SELECT $4::text AS inquiry, ${SLOT} % $5::int AS bucket, ${AGGREGATES}
+                  FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4 GROUP BY 2) g) n
  ORDER BY part
 RETURNING notification_id::text AS id`;
 }
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
+/**
+ * `cancelFor`: the inquiries whose identical leaving and entering rows must cancel (those whose rows
+ * do not show every key; see CANCEL_UNCHANGED_SQL).
+ */
 export async function assembleNotifications(
   client: Queryable,
   stateSchema: string,
   meta: NotificationMeta,
   maxBytes: number,
+  cancelFor: string[],
 ): Promise<AssembledNotification[]> {
-  await client.query(prepared(CANCEL_UNCHANGED_SQL));
-  const { rows: sizes } = await client.query<{ inquiry: string; bytes: string }>(
-    prepared(`SELECT inquiry, sum(${ROW_BYTES})::bigint AS bytes FROM ${DIFF_ROWS_TABLE} GROUP BY inquiry ORDER BY inquiry`),
-  );
+  if (cancelFor.length > 0) await client.query(prepared(CANCEL_UNCHANGED_SQL, [cancelFor]));
+  const { rows } = await client.query<{ inquiry: string; slot: number; bytes: string }>(prepared(SIZES_SQL));
+  const slotsByInquiry = new Map<string, number[]>();
+  for (const r of rows) {
+    const slots = slotsByInquiry.get(r.inquiry) ?? new Array<number>(SLOTS).fill(0);
+    slots[r.slot] = Number(r.bytes);
+    slotsByInquiry.set(r.inquiry, slots);
+  }
   const common = [meta.companyJson, meta.ticks.toString(), meta.lsn];
   const made: AssembledNotification[] = [];
   // In name order, so a batch's notifications leave in the same order every time.
-  for (const { inquiry, bytes } of sizes) {
-    if (Number(bytes) <= maxBytes) {
+  for (const [inquiry, slots] of slotsByInquiry) {
+    const parts = partsFor(slots, maxBytes);
+    if (parts === 1) {
       const notificationId = randomUUID();
       await client.query(prepared(wholeSql(stateSchema), [...common, inquiry, notificationId]));
       made.push({ inquiry, notificationId });
     } else {
-      const { rows } = await client.query<{ id: string }>(prepared(splitSql(stateSchema), [...common, inquiry, maxBytes]));
-      for (const r of rows) made.push({ inquiry, notificationId: r.id });
+      const { rows: ids } = await client.query<{ id: string }>(prepared(splitSql(stateSchema), [...common, inquiry, parts]));
+      for (const r of ids) made.push({ inquiry, notificationId: r.id });
     }
   }
   return made;
+}
+
+/**
+ * The fewest parts (a power of two) that keep each within `maxBytes`. Only a slot bigger than that by
+ * itself (a few huge rows) stays over, in the finest split.
+ */
+function partsFor(slots: number[], maxBytes: number): number {
+  for (let parts = 1; parts < SLOTS; parts *= 2) {
+    const sizes = new Array<number>(parts).fill(0);
+    slots.forEach((bytes, slot) => (sizes[slot % parts]! += bytes));
+    if (Math.max(...sizes) <= maxBytes) return parts;
+  }
+  return SLOTS;
 }

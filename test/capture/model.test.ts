@@ -131,9 +131,15 @@ async function round(seedValue: number, transactions: number, limits?: Partial<C
       if (JSON.stringify(folded) !== JSON.stringify(end.get(name))) explainMismatch(name, folded, end.get(name)!, mine);
       expect(folded, `seed ${seedValue}: folding ${name} gives its final result`).toEqual(end.get(name));
     }
-    // Every notification carries a change, each transaction at most once per inquiry and batch.
+    // Every notification carries a change, each transaction at most once per inquiry and batch, and
+    // no row both leaves and enters (identical pairs cancel, as a multiset).
     for (const m of reader.messages) {
-      expect(m.envelope.notification.Inserted.length + m.envelope.notification.Deleted.length).toBeGreaterThan(0);
+      const { Inserted, Deleted, Query } = m.envelope.notification;
+      expect(Inserted.length + Deleted.length).toBeGreaterThan(0);
+      const leaving = new Map<string, number>();
+      for (const row of Deleted) leaving.set(canonicalRow(row), (leaving.get(canonicalRow(row)) ?? 0) + 1);
+      const both = Inserted.map(canonicalRow).filter((row) => (leaving.get(row) ?? 0) > 0);
+      expect(both, `seed ${seedValue}, ${Query}: rows in both Deleted and Inserted`).toEqual([]);
     }
   } finally {
     await capture.stop();

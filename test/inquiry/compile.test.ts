@@ -176,6 +176,20 @@ describe('what a good inquiry compiles to', () => {
     expect(fromSql.definitionHash).toBe(fromJson.definitionHash);
   });
 
+  it('knows whether the result rows show every key (then equal rows are the same view row)', async () => {
+    const shows = async (sql: string) => (await compileOne('Keys.sql', sql)).rowsShowKeys;
+    expect(await shows('SELECT c.customer_id, c.name FROM customer c')).toBe(true);
+    expect(await shows('SELECT C.CUSTOMER_ID AS "ID" FROM customer c')).toBe(true);
+    expect(await shows('SELECT * FROM customer c')).toBe(true);
+    expect(await shows('SELECT c.name FROM customer c')).toBe(false);
+    expect(await shows('SELECT c.customer_id + 0 AS id FROM customer c')).toBe(false);
+    const join = 'FROM sales_order o LEFT JOIN customer c ON c.customer_id = o.customer_id';
+    expect(await shows(`SELECT o.order_type, o.order_nbr, c.customer_id AS cust, c.name ${join}`)).toBe(true);
+    expect(await shows(`SELECT o.order_type, order_nbr, c.* ${join}`)).toBe(true);
+    // o.customer_id equals c.customer_id only where the join matched: not a key of c.
+    expect(await shows(`SELECT o.order_type, o.order_nbr, o.customer_id ${join}`)).toBe(false);
+  });
+
   it('numbers a double would round are marked for exact JSON, small integers for their plain text', async () => {
     const q = await compileOne('Num.sql', 'SELECT c.credit, c.big, c.customer_id, c.name FROM customer c');
     expect(q.resultColumns.map((c) => c.json)).toEqual(['numeric', 'int8', 'int', 'plain']);

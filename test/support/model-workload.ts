@@ -34,6 +34,11 @@ export const INQUIRIES: Record<string, string> = {
       FROM m_line l
       JOIN m_order o ON o.kind = l.kind AND o.nbr = l.nbr
       LEFT JOIN m_customer c ON c.id = o.customer_id`,
+  // Every key is a result column: equal rows are the same view row, so nothing needs cancelling.
+  AllKeys: `SELECT c.id, c.name, o.kind, o.nbr, o.status, l.kind AS line_kind, l.nbr AS line_nbr, L.line, l.qty
+      FROM m_customer c
+      LEFT JOIN m_order o ON o.customer_id = c.id
+      LEFT JOIN m_line l ON l.kind = o.kind AND l.nbr = o.nbr`,
   // Identical result rows (a multiset) and a self join.
   Regions: `SELECT c.region, p.region AS parent_region
       FROM m_customer c
