@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Broker } from '../broker/broker.ts';
+import type { Broker, OutgoingMessage } from '../broker/broker.ts';
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { outboxTable } from './outbox.ts';
@@ -19,6 +19,9 @@ export class OutboxRelay {
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private woken = false;
+  /** The last seq the broker confirmed, and the last deleted: confirmed rows are never sent twice by one relay. */
+  private sentUpTo: string | null = null;
+  private deletedUpTo: string | null = null;
 
   constructor(
     private readonly pool: Pool,
@@ -81,26 +84,66 @@ export class OutboxRelay {
     });
   }
 
-  /** Publishes and deletes outbox rows until none are left; returns how many were sent. */
+  /**
+   * Publishes outbox rows until none are left, then deletes them; returns how many were sent. Off
+   * the path to the broker: the next round is read while one is being published, and confirmed rows
+   * are deleted behind it (deleting a megabyte payload's TOAST chunks takes as long as publishing it).
+   * Rows are deleted only once confirmed; a crash before that sends them again, with their Id.
+   */
   async drainOnce(): Promise<number> {
     let total = 0;
-    for (;;) {
-      const { rows } = await this.pool.query<{ seq: string; inquiry: string; notification_id: string }>(
-        `SELECT seq, inquiry, notification_id
-           FROM (SELECT seq, inquiry, notification_id, octet_length(payload) AS bytes,
-                        sum(octet_length(payload)) OVER (ORDER BY seq) AS upto
-                   FROM ${outboxTable(this.stateSchema)} ORDER BY seq LIMIT ${BATCH}) o
-          WHERE upto - bytes < ${BATCH_BYTES} ORDER BY seq`,
-      );
-      if (rows.length === 0) return total;
-      const bodies = await this.readBodies(rows.map((r) => r.seq));
-      await this.broker.publish(
-        this.queue,
-        rows.map((r, i) => ({ body: bodies[i]!, messageId: r.notification_id, headers: { query: r.inquiry } })),
-      );
-      await this.pool.query(`DELETE FROM ${outboxTable(this.stateSchema)} WHERE seq <= $1`, [rows.at(-1)!.seq]);
-      total += rows.length;
+    let deleteFailure: unknown = null;
+    const deleteSent = () => this.deleteSent().catch((err: unknown) => void (deleteFailure ??= err));
+    let deleting = deleteSent();
+    const prefetch = (after: string | null) => {
+      const round = this.readRound(after);
+      // Handled now (awaited later): a failure while the previous round publishes is not "unhandled".
+      round.catch(() => undefined);
+      return round;
+    };
+    let next = prefetch(this.sentUpTo);
+    try {
+      for (;;) {
+        const round = await next;
+        if (!round) return total;
+        next = prefetch(round.lastSeq);
+        await this.broker.publish(this.queue, round.messages);
+        this.sentUpTo = round.lastSeq;
+        total += round.messages.length;
+        deleting = deleting.then(deleteSent);
+      }
+    } finally {
+      await next.catch(() => undefined);
+      await deleting;
+      // A failed delete fails the drain; the next one starts by deleting again.
+      if (deleteFailure !== null) throw deleteFailure;
     }
+  }
+
+  /** The next round after `after` (a seq), up to BATCH rows and about BATCH_BYTES of payload. */
+  private async readRound(after: string | null): Promise<OutboxRound | null> {
+    const { rows } = await this.pool.query<{ seq: string; inquiry: string; notification_id: string }>(
+      `SELECT seq, inquiry, notification_id
+         FROM (SELECT seq, inquiry, notification_id, octet_length(payload) AS bytes,
+                      sum(octet_length(payload)) OVER (ORDER BY seq) AS upto
+                 FROM ${outboxTable(this.stateSchema)} WHERE seq > $1 ORDER BY seq LIMIT ${BATCH}) o
+        WHERE upto - bytes < ${BATCH_BYTES} ORDER BY seq`,
+      [after ?? '0'],
+    );
+    if (rows.length === 0) return null;
+    const bodies = await this.readBodies(rows.map((r) => r.seq));
+    return {
+      lastSeq: rows.at(-1)!.seq,
+      messages: rows.map((r, i) => ({ body: bodies[i]!, messageId: r.notification_id, headers: { query: r.inquiry } })),
+    };
+  }
+
+  /** Deletes the rows the broker confirmed, if any are left. */
+  private async deleteSent(): Promise<void> {
+    const upTo = this.sentUpTo;
+    if (upTo === null || upTo === this.deletedUpTo) return;
+    await this.pool.query(`DELETE FROM ${outboxTable(this.stateSchema)} WHERE seq <= $1`, [upTo]);
+    this.deletedUpTo = upTo;
   }
 
   /**
@@ -121,6 +164,11 @@ export class OutboxRelay {
     if (rows.length !== seqs.length) throw new Error(`outbox rows vanished while being sent (${rows.length} of ${seqs.length} found)`);
     return rows.map((r) => r.body);
   }
+}
+
+interface OutboxRound {
+  lastSeq: string;
+  messages: OutgoingMessage[];
 }
 
 /** Type "parsers" that hand over each binary value as the Buffer it arrived in. */
