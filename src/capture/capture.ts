@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { InstanceNames } from '../config/env.ts';
 import { quoteIdent, type Pool } from '../db/pool.ts';
-import { diffInquiry, type DiffLimits } from '../diff/diff.ts';
+import { DiffedRoots, diffInquiry, type DiffLimits } from '../diff/diff.ts';
 import type { InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import { ticksFromUnixMicros } from '../notification.ts';
 import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
 import { KeyAccumulator, type TouchedTable } from './accumulator.ts';
-import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, streamPausesTotal, transactionsTotal } from './metrics.ts';
+import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, streamPausesTotal, transactionsTotal } from './metrics.ts';
 import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
@@ -94,6 +94,8 @@ export class CaptureLoop {
   private failure: Error | null = null;
   private wakeLoop: (() => void) | null = null;
   private batchGrew: (() => void) | null = null;
+  /** Per inquiry, the roots the batch in flight has diffed (see DiffedRoots). */
+  private diffed = new Map<InquiryPlan, DiffedRoots>();
   private streamHeld = false;
   private streamResumedAt = 0;
   private loop: Promise<void> | null = null;
@@ -294,6 +296,7 @@ export class CaptureLoop {
       this.current = batch;
       this.snapshot = snapshot;
       const barrier = this.awaitBarrier();
+      this.diffed = new Map();
       let rows = await this.diffWhileWaiting(batch, barrier);
       const barrierLsn = await barrier;
       const barrierAt = Date.now();
@@ -315,6 +318,7 @@ export class CaptureLoop {
       transactionsTotal.inc(batch.transactions);
       notificationsTotal.inc(entries.length);
       batchSeconds.observe(ms / 1000);
+      for (const d of this.diffed.values()) rootsSkippedTotal.inc(d.skipped);
       if (entries.length > 0) this.options.onCommitted();
       this.options.logger.debug(
         {
@@ -422,7 +426,11 @@ export class CaptureLoop {
     const affected = new Set<InquiryPlan>();
     for (const table of touched.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
     let rows = 0;
-    for (const plan of affected) rows += await diffInquiry(this.client, plan, touched, this.limits);
+    for (const plan of affected) {
+      const diffed = this.diffed.get(plan) ?? new DiffedRoots();
+      this.diffed.set(plan, diffed);
+      rows += await diffInquiry(this.client, plan, touched, this.limits, diffed);
+    }
     return rows;
   }
 

@@ -43,3 +43,9 @@ export const streamPausesTotal = new Counter({
   help: 'Times the replication stream stopped reading because too many committed keys waited for a diff',
   registers: [register],
 });
+
+export const rootsSkippedTotal = new Counter({
+  name: 'pushcdc_capture_roots_skipped_total',
+  help: 'Roots touched again after the batch had diffed them (in its snapshot there is nothing new): not diffed twice',
+  registers: [register],
+});

@@ -15,15 +15,42 @@ export interface DiffLimits {
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
+/**
+ * The roots one inquiry has already diffed in the current batch. Every diff of a batch reads the same
+ * snapshot, so a root diffed once holds exactly its snapshot rows: diffing it again (a row touched
+ * again later in a backlog) finds nothing, and is skipped. After a full diff, everything is.
+ * Remembers at most `MAX_REMEMBERED` roots: skipping saves work, forgetting costs none of correctness.
+ */
+export class DiffedRoots {
+  static readonly MAX_REMEMBERED = 200_000;
+  private readonly roots = new Set<string>();
+  everything = false;
+  skipped = 0;
+
+  has(root: string): boolean {
+    return this.everything || this.roots.has(root);
+  }
+
+  add(root: string): void {
+    if (this.roots.size < DiffedRoots.MAX_REMEMBERED) this.roots.add(root);
+  }
+}
+
 export async function diffInquiry(
   client: Queryable,
   plan: InquiryPlan,
   touched: Map<string, TouchedTable>,
   limits: DiffLimits,
+  diffed: DiffedRoots = new DiffedRoots(),
 ): Promise<number> {
+  if (diffed.everything) return 0;
   let everything = false;
   const roots = new Map<string, string[]>();
-  const addRoot = (values: string[]) => roots.set(values.length === 1 ? values[0]! : JSON.stringify(values), values);
+  const addRoot = (values: string[]) => {
+    const key = values.length === 1 ? values[0]! : JSON.stringify(values);
+    if (diffed.has(key)) diffed.skipped++;
+    else roots.set(key, values);
+  };
   const lookups: { alias: string; hidden: InquiryPlan['hidden']; keys: string[][] }[] = [];
   const rootAlias = plan.inquiry.tables[0]!.alias;
 
@@ -52,5 +79,7 @@ export async function diffInquiry(
   const rootValues = [...roots.values()];
   const values = mode === 'all' ? [] : plan.rootHidden.map((_, i) => rootValues.map((r) => r[i]!));
   const result = await client.query(prepared(diffSql(plan, mode), values));
+  if (mode === 'all') diffed.everything = true;
+  else for (const key of roots.keys()) diffed.add(key);
   return result.rowCount ?? 0;
 }
