@@ -48,16 +48,27 @@ export async function runKind(ctx: BenchContext, kind: InquiryKind, size: number
   return out;
 }
 
+/** Decode ceiling samples per run: one backlog, streamed by this many slots in turn; the median counts. */
+const DECODE_SAMPLES = 3;
+
 async function decodeRun(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput): Promise<void> {
   process.stderr.write(`${spec.kind} @ ${spec.rows}: decode ceiling… `);
-  const slot = `bench_decode_${spec.kind}`;
-  await createDecodeSlot(ctx.pool, slot);
+  // A backlog of 20,000 changes decodes in a tenth of a second, where a scheduling hiccup shows:
+  // every slot sees the same workload, and the median of their rates is the ceiling.
+  const slots = Array.from({ length: DECODE_SAMPLES }, (_, i) => `bench_decode_${spec.kind}_${i}`);
   try {
+    for (const slot of slots) await createDecodeSlot(ctx.pool, slot);
     await runWorkload(ctx.pool, spec);
-    const rate = await decodeBacklog(ctx.databaseUrl, slot, Math.ceil(spec.changes / spec.txSize), spec.changes);
+    const rates: number[] = [];
+    for (const slot of slots) rates.push(await decodeBacklog(ctx.databaseUrl, slot, Math.ceil(spec.changes / spec.txSize), spec.changes));
+    rates.sort((a, b) => a - b);
+    const rate = rates[Math.floor(rates.length / 2)]!;
     out.rows.push({ inquiry: spec.kind, rows: spec.rows, system: 'decode ceiling', 'written/s': '', 'changes/s': rate, 'p50 ms': '', 'p99 ms': '', delivered: '' });
+    out.notes.push(
+      `decode ceiling ${spec.kind} @ ${spec.rows.toLocaleString('en-US')}: median of ${rates.map((r) => Math.round(r).toLocaleString('en-US')).join(', ')} changes/s`,
+    );
   } finally {
-    await dropDecodeSlot(ctx.pool, slot);
+    for (const slot of slots) await dropDecodeSlot(ctx.pool, slot);
   }
 }
 

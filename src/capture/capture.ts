@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import pg from 'pg';
 import type { InstanceNames } from '../config/env.ts';
 import { quoteIdent, type Pool } from '../db/pool.ts';
@@ -9,7 +10,7 @@ import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import { ticksFromUnixMicros } from '../notification.ts';
 import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
 import { KeyAccumulator, type TouchedTable } from './accumulator.ts';
-import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, streamPausesTotal, transactionsTotal } from './metrics.ts';
+import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, sharedBatchesTotal, streamPausesTotal, transactionsTotal } from './metrics.ts';
 import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
@@ -55,6 +56,13 @@ export interface CaptureLimits extends DiffLimits {
    * default limit, and small enough that the relay holding one (text, buffer, frames) stays light.
    */
   maxNotificationBytes: number;
+  /**
+   * Sessions that diff one big batch at once, each its share of the roots, in transactions sharing
+   * the batch's snapshot (see shareBatch). 1: every batch is diffed in one session.
+   */
+  diffSessions: number;
+  /** A batch whose first diff has this many keys, or that diffs early (a backlog), is shared. */
+  minKeysPerSharedDiff: number;
   barrierTimeoutMs: number;
   idlePingMs: number;
 }
@@ -65,6 +73,8 @@ const DEFAULT_LIMITS: CaptureLimits = {
   minKeysPerEarlyDiff: 5_000,
   maxKeysWaiting: 50_000,
   maxNotificationBytes: 4 * 1024 * 1024,
+  diffSessions: Math.min(4, availableParallelism()),
+  minKeysPerSharedDiff: 2_000,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
 };
@@ -79,6 +89,10 @@ export class CaptureLoop {
   private readonly limits: CaptureLimits;
   private readonly stream: ReplicationStream;
   private readonly client: pg.Client;
+  /** The other diff sessions (diffSessions - 1), and the sessions diffing the batch in flight. */
+  private readonly helpers: pg.Client[];
+  private sessions: pg.Client[] = [];
+  private batchDiffs = 0;
   private readonly lockTables: string;
   /** Inquiries whose diff rows can cancel (see CANCEL_UNCHANGED_SQL). */
   private readonly cancelFor: string[];
@@ -134,20 +148,29 @@ export class CaptureLoop {
         return `${quoteIdent(t.slice(0, dot))}.${quoteIdent(t.slice(dot + 1))}`;
       })
       .join(', ')} IN ACCESS SHARE MODE`;
-    this.client = new pg.Client({ connectionString: options.databaseUrl, application_name: `pushcdc-diff-${options.names.slot}` });
-    this.client.on('error', (err) => this.fail(err));
+    const session = () => {
+      const client = new pg.Client({ connectionString: options.databaseUrl, application_name: `pushcdc-diff-${options.names.slot}` });
+      client.on('error', (err) => this.fail(err));
+      return client;
+    };
+    this.client = session();
+    this.helpers = Array.from({ length: Math.max(0, this.limits.diffSessions - 1) }, session);
   }
 
   /** Connects and starts streaming; resolves once the server streams. Failures later reach `done`. */
   async start(): Promise<void> {
-    await this.client.connect();
+    await Promise.all([this.client, ...this.helpers].map((c) => c.connect()));
     // A big batch (a backlog, a large transaction) sorts and hashes thousands of rows: in memory, not on
     // disk. JIT off: the planner's blind estimates for CTE joins cross jit_above_cost, and compiling
     // costs 20-30 ms per statement, more than the key lookups it would speed up. random_page_cost
     // 1.1: every per-batch query is key lookups into pages the buffer cache holds; at the default 4
     // (a spinning disk) the planner seq-scans a million-row table for a few thousand keys (measured:
     // a 20,000-change join diff 0.95 s → 0.75 s).
-    await this.client.query(`SET work_mem = '64MB'; SET jit = off; SET random_page_cost = 1.1; ${CREATE_DIFF_ROWS_SQL}`);
+    const settings = `SET work_mem = '64MB'; SET jit = off; SET random_page_cost = 1.1; ${CREATE_DIFF_ROWS_SQL}`;
+    await this.client.query(settings);
+    // A helper never waits for a lock for long: one queued behind a TRUNCATE that waits for this
+    // batch's own locks would wait forever (see shareBatch).
+    await Promise.all(this.helpers.map((h) => h.query(`${settings}; SET lock_timeout = '10s'`)));
     // Replies never move the slot backwards: start from where it already is.
     const slot = await this.client.query<{ lsn: string | null }>(
       'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
@@ -177,7 +200,7 @@ export class CaptureLoop {
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.pingTimer = null;
     await this.stream.stop().catch((err: unknown) => this.options.logger.warn({ err }, 'closing the replication stream'));
-    await this.client.end().catch(() => undefined);
+    await Promise.all([this.client, ...this.helpers].map((c) => c.end().catch(() => undefined)));
   }
 
   private fail(err: Error): void {
@@ -292,6 +315,8 @@ export class CaptureLoop {
       }
       const batch = this.pending;
       this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
+      this.sessions = [this.client];
+      this.batchDiffs = 0;
       this.holdStream(false);
       this.current = batch;
       this.snapshot = snapshot;
@@ -304,10 +329,12 @@ export class CaptureLoop {
       this.snapshot = null;
       if (this.failure) throw this.failure;
 
-      rows += await this.diffKeys(batch.takeKeys());
+      rows += await this.diffKeys(batch.takeKeys(), false);
       const diffedAt = Date.now();
       const entries = rows > 0 ? await this.assemble(batch) : [];
       const assembledAt = Date.now();
+      // Helpers first: the batch's own session keeps its table locks until every share is in.
+      await Promise.all(this.sessions.slice(1).map((h) => h.query('COMMIT')));
       await this.client.query('COMMIT');
 
       // Everything before the barrier is done, except transactions held for the next batch.
@@ -334,7 +361,7 @@ export class CaptureLoop {
         'batch committed',
       );
     } catch (err) {
-      await this.client.query('ROLLBACK').catch(() => undefined);
+      await Promise.all([this.client, ...this.sessions.slice(1)].map((c) => c.query('ROLLBACK').catch(() => undefined)));
       throw err;
     } finally {
       this.current = null;
@@ -411,7 +438,7 @@ export class CaptureLoop {
         const keys = batch.takeKeys();
         this.holdStream(false);
         const started = Date.now();
-        rows += await this.diffKeys(keys);
+        rows += await this.diffKeys(keys, true);
         this.options.logger.debug({ keys: [...keys.values()].reduce((n, t) => n + t.keys.size, 0), ms: Date.now() - started }, 'early diff');
         continue;
       }
@@ -421,23 +448,58 @@ export class CaptureLoop {
     return rows;
   }
 
-  /** Diffs every inquiry reading the touched tables into the diff-rows table; returns the row count. */
-  private async diffKeys(touched: Map<string, TouchedTable>): Promise<number> {
+  /**
+   * Diffs every inquiry reading the touched tables into the diff-rows tables; returns the row count.
+   * The batch's first diff decides whether the batch is shared among the diff sessions.
+   */
+  private async diffKeys(touched: Map<string, TouchedTable>, early: boolean): Promise<number> {
+    if (this.batchDiffs++ === 0 && this.helpers.length > 0) {
+      const keys = [...touched.values()].reduce((n, t) => n + (t.everything ? Infinity : t.keys.size), 0);
+      if (early || keys >= this.limits.minKeysPerSharedDiff) await this.shareBatch();
+    }
     const affected = new Set<InquiryPlan>();
     for (const table of touched.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
     let rows = 0;
     for (const plan of affected) {
       const diffed = this.diffed.get(plan) ?? new DiffedRoots();
       this.diffed.set(plan, diffed);
-      rows += await diffInquiry(this.client, plan, touched, this.limits, diffed);
+      // An inquiry whose rows can cancel is diffed in one session, where its pairs meet.
+      const sessions = plan.inquiry.rowsShowKeys ? this.sessions : [this.client];
+      rows += await diffInquiry(sessions, plan, touched, this.limits, diffed);
     }
     return rows;
+  }
+
+  /**
+   * Opens the helpers' transactions in the batch's snapshot, before the batch's first diff (so no
+   * session has yet written a root another one will own). They take the batch's table locks without
+   * waiting: a lock request queued behind a TRUNCATE, which itself waits for this batch's locks,
+   * would never be granted. Then the batch just stays in one session.
+   */
+  private async shareBatch(): Promise<void> {
+    const { rows } = await this.client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+    try {
+      await Promise.all(
+        this.helpers.map(async (h) => {
+          await h.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+          await h.query(`SET TRANSACTION SNAPSHOT '${rows[0]!.id}'`);
+          await h.query(`${this.lockTables} NOWAIT`);
+        }),
+      );
+    } catch (err) {
+      await Promise.all(this.helpers.map((h) => h.query('ROLLBACK').catch(() => undefined)));
+      if ((err as { code?: string }).code !== '55P03') throw err;
+      this.options.logger.info('a table lock is awaited: this batch is diffed in one session');
+      return;
+    }
+    this.sessions = [this.client, ...this.helpers];
+    sharedBatchesTotal.inc();
   }
 
   /** The batch's diff rows become outbox rows: one notification per changed inquiry (or its parts). */
   private assemble(batch: KeyAccumulator): Promise<AssembledNotification[]> {
     return assembleNotifications(
-      this.client,
+      this.sessions,
       this.options.names.stateSchema,
       {
         companyJson: JSON.stringify(this.options.company),

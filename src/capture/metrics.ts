@@ -49,3 +49,9 @@ export const rootsSkippedTotal = new Counter({
   help: 'Roots touched again after the batch had diffed them (in its snapshot there is nothing new): not diffed twice',
   registers: [register],
 });
+
+export const sharedBatchesTotal = new Counter({
+  name: 'pushcdc_capture_shared_batches_total',
+  help: 'Batches diffed by several sessions at once, each its share of the roots (a backlog, a big transaction)',
+  registers: [register],
+});

@@ -6,7 +6,8 @@ import { diffSql, rootKeysSql, type InquiryPlan } from './plan.ts';
 /**
  * One inquiry's diff for one batch: the roots the touched keys reach, then the result rows that left
  * and entered, written to the session's diff-rows table. Runs inside the batch's transaction (and
- * snapshot). Returns how many rows it wrote there.
+ * snapshot) — or, for a big batch, in several sessions sharing that snapshot, each diffing its share
+ * of the roots into its own diff-rows table. Returns how many rows were written.
  */
 export interface DiffLimits {
   /** Past this many root keys one full diff is cheaper than that many index lookups. */
@@ -37,7 +38,7 @@ export class DiffedRoots {
 }
 
 export async function diffInquiry(
-  client: Queryable,
+  sessions: Queryable[],
   plan: InquiryPlan,
   touched: Map<string, TouchedTable>,
   limits: DiffLimits,
@@ -69,17 +70,30 @@ export async function diffInquiry(
   }
 
   if (!everything && lookups.length > 0) {
-    const values = lookups.flatMap((l) => l.hidden.map((_, i) => l.keys.map((k) => k[i]!)));
-    const { rows } = await client.query<Record<string, string>>(prepared(rootKeysSql(plan, lookups), values));
-    for (const r of rows) addRoot(plan.rootHidden.map((_, i) => r[`r${i}`]!));
+    // Each session looks up its own slice of the keys. Any session's view of the stored rows will do:
+    // one that misses another session's rewrites of this batch still sees the rows they replaced,
+    // and finds a few roots more, never fewer.
+    const found = await Promise.all(
+      sessions.map(async (session, n) => {
+        const slice = lookups.map((l) => ({ ...l, keys: l.keys.filter((_, i) => i % sessions.length === n) }));
+        if (slice.every((l) => l.keys.length === 0)) return [];
+        const values = slice.flatMap((l) => l.hidden.map((_, i) => l.keys.map((k) => k[i]!)));
+        return (await session.query<Record<string, string>>(prepared(rootKeysSql(plan, slice), values))).rows;
+      }),
+    );
+    for (const r of found.flat()) addRoot(plan.rootHidden.map((_, i) => r[`r${i}`]!));
   }
   if (!everything && roots.size === 0) return 0;
 
   const mode = everything || roots.size > limits.maxRootsPerDiff ? 'all' : 'roots';
   const rootValues = [...roots.values()];
   const values = mode === 'all' ? [] : plan.rootHidden.map((_, i) => rootValues.map((r) => r[i]!));
-  const result = await client.query(prepared(diffSql(plan, mode), values));
+  // Sessions diff their shares of the roots at once; one session takes them all.
+  const sql = diffSql(plan, mode, sessions.length);
+  const results = await Promise.all(
+    sessions.map((session, share) => session.query(prepared(sql, sessions.length > 1 ? [...values, share] : values))),
+  );
   if (mode === 'all') diffed.everything = true;
   else for (const key of roots.keys()) diffed.add(key);
-  return result.rowCount ?? 0;
+  return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);
 }

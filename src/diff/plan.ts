@@ -77,6 +77,28 @@ export function keyFilter(alias: string, columns: HiddenColumn[], firstParam: nu
 }
 
 /**
+ * A batch big enough is diffed by several sessions at once, each taking a share of the roots: a root
+ * belongs to share `hash(root key) mod sessions`. The hash is of the typed key's text, so the share
+ * is the same whether the root came in an array (`sharedKeyFilter`) or from a table (`inShare`).
+ */
+const shareHash = (values: string[]) => `(hashtext(ROW(${values.join(', ')})::text) & 2147483647)`;
+
+/** True for rows of `x` whose root is in share $param of `sessions`. */
+function inShare(plan: InquiryPlan, x: string, sessions: number, param: number): string {
+  return `${shareHash(plan.rootHidden.map((h) => `${x}.${q(h.name)}`))} % ${sessions} = $${param}::int`;
+}
+
+/** keyFilter for the roots of one share: the arrays are cut to the share before any lookup. */
+function sharedKeyFilter(alias: string, columns: HiddenColumn[], firstParam: number, sessions: number, shareParam: number): string {
+  const names = columns.map((_, i) => `k${i}`);
+  const arrays = columns.map((c, i) => `$${firstParam + i}::text[]::${c.type}[]`).join(', ');
+  const share = `SELECT ${names.join(', ')} FROM unnest(${arrays}) AS u(${names.join(', ')})
+     WHERE ${shareHash(names.map((n) => `u.${n}`))} % ${sessions} = $${shareParam}::int`;
+  if (columns.length === 1) return `${alias}.${q(columns[0]!.name)} = ANY (ARRAY(${share}))`;
+  return `(${columns.map((c) => `${alias}.${q(c.name)}`).join(', ')}) IN (${share})`;
+}
+
+/**
  * Root keys (as text columns r0, r1, …) of stored and fresh rows holding any of the given keys of
  * the given aliases. Parameters: each alias's key arrays, in order.
  */
@@ -140,7 +162,8 @@ export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | nu
  * The diff: compare fresh and stored rows of the chosen roots by identity, write the changes to the
  * state, and put the rows that left the result ('D') and entered it ('I'), with their keys, into
  * the session's diff-rows table (the notification is assembled from there, in PostgreSQL).
- * Parameters: the root key arrays (mode 'roots'), or none (mode 'all').
+ * Parameters: the root key arrays (mode 'roots'), or none (mode 'all'); then, when `sessions` > 1,
+ * the share this session diffs (0 … sessions - 1).
  *
  * The writes find their state rows by the ctid the `stored` read returned (stable within the
  * statement; only capture writes state): one heap fetch per row, where a join on the keys would
@@ -151,8 +174,16 @@ export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | nu
  * custom plan, but the generic plan PostgreSQL switches to after five executions kept that as a
  * filter of the Tid lookup, rescanning the array for every row (quadratic: 1 s for 15,000 roots).
  */
-export function diffSql(plan: InquiryPlan, mode: 'roots' | 'all'): string {
-  const filter = mode === 'roots' ? (x: string) => keyFilter(x, plan.rootHidden, 1) : null;
+export function diffSql(plan: InquiryPlan, mode: 'roots' | 'all', sessions = 1): string {
+  const shareParam = mode === 'roots' ? plan.rootHidden.length + 1 : 1;
+  const filter =
+    sessions > 1
+      ? mode === 'roots'
+        ? (x: string) => sharedKeyFilter(x, plan.rootHidden, 1, sessions, shareParam)
+        : (x: string) => inShare(plan, x, sessions, shareParam)
+      : mode === 'roots'
+        ? (x: string) => keyFilter(x, plan.rootHidden, 1)
+        : null;
   const cols = plan.hidden.map((h) => q(h.name));
   const prefixed = (p: string) => plan.hidden.map((h) => `${p}.${q(h.name)} AS ${q(`${p}_${h.name}`)}`).join(', ');
   const from = (p: string) => plan.hidden.map((h) => q(`${p}_${h.name}`));

@@ -47,11 +47,14 @@ const AGGREGATES = `string_agg(row, ',') FILTER (WHERE op = 'I') AS ins,
   string_agg(row, ',') FILTER (WHERE op = 'D') AS del,
   string_agg(keys, ',') FILTER (WHERE op = 'D') AS del_keys`;
 
-/** One inquiry's notification, whole. $4 inquiry, $5 notification id. No sort, no window. */
+/**
+ * One session's rows of an inquiry as one notification: part $6 (from 0) of $7. $4 inquiry, $5
+ * notification id. No sort, no window.
+ */
 function wholeSql(stateSchema: string): string {
   return `INSERT INTO ${outboxTable(stateSchema)} (inquiry, notification_id, payload)
 SELECT inquiry, id::uuid, ${ENVELOPE}
-  FROM (SELECT $4::text AS inquiry, $5::text AS id, 0 AS part, 1 AS parts, ${AGGREGATES}
+  FROM (SELECT $4::text AS inquiry, $5::text AS id, $6::int AS part, $7::int AS parts, ${AGGREGATES}
           FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4) n`;
 }
 
@@ -68,14 +71,14 @@ const SIZES_SQL = `SELECT inquiry, ${SLOT} AS slot, sum(${ROW_BYTES})::bigint AS
   FROM ${DIFF_ROWS_TABLE} GROUP BY inquiry, slot ORDER BY inquiry`;
 
 /**
- * One inquiry's notification in $5 parts (a power of two), one per non-empty part. Grouping by a hash
- * costs one pass; cutting at exact byte offsets would sort the rows (0.9 s for 360,000 of them).
- * $4 inquiry.
+ * One session's rows of an inquiry cut into $5 buckets (a power of two), one part per non-empty
+ * bucket, numbered from part $6 of $7. Grouping by a hash costs one pass; cutting at exact byte
+ * offsets would sort the rows (0.9 s for 360,000 of them). $4 inquiry.
  */
 function splitSql(stateSchema: string): string {
   return `INSERT INTO ${outboxTable(stateSchema)} (inquiry, notification_id, payload)
 SELECT inquiry, id::uuid, ${ENVELOPE}
-  FROM (SELECT g.*, row_number() OVER (ORDER BY g.bucket) - 1 AS part, count(*) OVER () AS parts, gen_random_uuid()::text AS id
+  FROM (SELECT g.*, $6::int + row_number() OVER (ORDER BY g.bucket) - 1 AS part, $7::int AS parts, gen_random_uuid()::text AS id
           FROM (SELECT $4::text AS inquiry, ${SLOT} % $5::int AS bucket, ${AGGREGATES}
                   FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4 GROUP BY 2) g) n
  ORDER BY part
@@ -85,46 +88,75 @@ RETURNING notification_id::text AS id`;
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /**
- * `cancelFor`: the inquiries whose identical leaving and entering rows must cancel (those whose rows
- * do not show every key; see CANCEL_UNCHANGED_SQL).
+ * Assembles the notifications of a batch diffed in one or more sessions (see diffInquiry): each
+ * session writes its own rows to the outbox, and an inquiry with rows in several sessions leaves in
+ * parts numbered across them. `cancelFor`: the inquiries whose identical leaving and entering rows
+ * must cancel (those whose rows do not show every key; see CANCEL_UNCHANGED_SQL) — always diffed in
+ * the first session alone, so their pairs meet there.
  */
 export async function assembleNotifications(
-  client: Queryable,
+  sessions: Queryable[],
   stateSchema: string,
   meta: NotificationMeta,
   maxBytes: number,
   cancelFor: string[],
 ): Promise<AssembledNotification[]> {
-  if (cancelFor.length > 0) await client.query(prepared(CANCEL_UNCHANGED_SQL, [cancelFor]));
-  const { rows } = await client.query<{ inquiry: string; slot: number; bytes: string }>(prepared(SIZES_SQL));
+  if (cancelFor.length > 0) await sessions[0]!.query(prepared(CANCEL_UNCHANGED_SQL, [cancelFor]));
+  const sizes = await Promise.all(sessions.map((session) => readSlots(session)));
+  const common = [meta.companyJson, meta.ticks.toString(), meta.lsn];
+  const made: AssembledNotification[] = [];
+  // In name order, so a batch's notifications leave in the same order every time.
+  const inquiries = [...new Set(sizes.flatMap((bySession) => [...bySession.keys()]))].sort();
+  for (const inquiry of inquiries) {
+    const plans = sizes.map((bySession) => {
+      const slots = bySession.get(inquiry);
+      return slots ? splitPlan(slots, maxBytes) : null;
+    });
+    const total = plans.reduce((n, p) => n + (p?.parts ?? 0), 0);
+    let first = 0;
+    // One session after the other, so the parts leave in order.
+    for (const [n, plan] of plans.entries()) {
+      if (!plan) continue;
+      const session = sessions[n]!;
+      if (plan.buckets === 1) {
+        const notificationId = randomUUID();
+        await session.query(prepared(wholeSql(stateSchema), [...common, inquiry, notificationId, first, total]));
+        made.push({ inquiry, notificationId });
+      } else {
+        const { rows } = await session.query<{ id: string }>(prepared(splitSql(stateSchema), [...common, inquiry, plan.buckets, first, total]));
+        for (const r of rows) made.push({ inquiry, notificationId: r.id });
+      }
+      first += plan.parts;
+    }
+  }
+  return made;
+}
+
+/** A session's bytes per inquiry and slot. */
+async function readSlots(session: Queryable): Promise<Map<string, number[]>> {
+  const { rows } = await session.query<{ inquiry: string; slot: number; bytes: string }>(prepared(SIZES_SQL));
   const slotsByInquiry = new Map<string, number[]>();
   for (const r of rows) {
     const slots = slotsByInquiry.get(r.inquiry) ?? new Array<number>(SLOTS).fill(0);
     slots[r.slot] = Number(r.bytes);
     slotsByInquiry.set(r.inquiry, slots);
   }
-  const common = [meta.companyJson, meta.ticks.toString(), meta.lsn];
-  const made: AssembledNotification[] = [];
-  // In name order, so a batch's notifications leave in the same order every time.
-  for (const [inquiry, slots] of slotsByInquiry) {
-    const parts = partsFor(slots, maxBytes);
-    if (parts === 1) {
-      const notificationId = randomUUID();
-      await client.query(prepared(wholeSql(stateSchema), [...common, inquiry, notificationId]));
-      made.push({ inquiry, notificationId });
-    } else {
-      const { rows: ids } = await client.query<{ id: string }>(prepared(splitSql(stateSchema), [...common, inquiry, parts]));
-      for (const r of ids) made.push({ inquiry, notificationId: r.id });
-    }
-  }
-  return made;
+  return slotsByInquiry;
+}
+
+/** How one session's rows of an inquiry are cut: into `buckets`, of which `parts` hold rows. */
+function splitPlan(slots: number[], maxBytes: number): { buckets: number; parts: number } {
+  const buckets = bucketsFor(slots, maxBytes);
+  const used = new Set<number>();
+  slots.forEach((bytes, slot) => bytes > 0 && used.add(slot % buckets));
+  return { buckets, parts: used.size };
 }
 
 /**
- * The fewest parts (a power of two) that keep each within `maxBytes`. Only a slot bigger than that by
- * itself (a few huge rows) stays over, in the finest split.
+ * The fewest buckets (a power of two) that keep each within `maxBytes`. Only a slot bigger than that
+ * by itself (a few huge rows) stays over, in the finest split.
  */
-function partsFor(slots: number[], maxBytes: number): number {
+function bucketsFor(slots: number[], maxBytes: number): number {
   for (let parts = 1; parts < SLOTS; parts *= 2) {
     const sizes = new Array<number>(parts).fill(0);
     slots.forEach((bytes, slot) => (sizes[slot % parts]! += bytes));

@@ -51,7 +51,7 @@ describe('assembling notifications from diff rows', () => {
       ['Customers', 'I', '["1"]', '{"ID":1,"Name":"Acme Ltd"}'],
       ['Customers', 'I', '["2"]', '{"ID":2,"Name":null}'],
     ]);
-    const made = await assembleNotifications(client, ctx.names.stateSchema, meta, 1 << 20, []);
+    const made = await assembleNotifications([client], ctx.names.stateSchema, meta, 1 << 20, []);
     await client.query('COMMIT');
     const rows = await outbox();
     expect(made.map((m) => m.inquiry)).toEqual(['Customers', 'Orders']);
@@ -87,7 +87,7 @@ describe('assembling notifications from diff rows', () => {
       ['Shown', 'D', '["5"]', '{"Line":5}'],
       ['Shown', 'I', '["6"]', '{"Line":5}'],
     ]);
-    const made = await assembleNotifications(client, ctx.names.stateSchema, meta, 1 << 20, ['Items', 'Lines']);
+    const made = await assembleNotifications([client], ctx.names.stateSchema, meta, 1 << 20, ['Items', 'Lines']);
     await client.query('COMMIT');
     expect(made.map((m) => m.inquiry)).toEqual(['Items', 'Shown']);
     const payload = JSON.parse((await outbox())[0]!.payload) as { notification: { Inserted: unknown[]; Deleted: unknown[] }; keys: { Deleted: string[][] } };
@@ -105,7 +105,7 @@ describe('assembling notifications from diff rows', () => {
     await client.query('BEGIN');
     await addRows(rows);
     await addRows([['Small', 'I', '["1"]', '{"ID":1}']]);
-    await assembleNotifications(client, ctx.names.stateSchema, meta, 1000, []);
+    await assembleNotifications([client], ctx.names.stateSchema, meta, 1000, []);
     await client.query('COMMIT');
     const out = await outbox();
     const big = out.filter((r) => r.inquiry === 'Big').map((r) => ({ text: r.payload, ...(JSON.parse(r.payload) as { notification: { Inserted: { ID: number }[]; Deleted: { ID: number }[]; Id: string; AdditionalInfo: Record<string, number> } }) }));

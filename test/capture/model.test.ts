@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { earlyDiffsTotal, rootsSkippedTotal, streamPausesTotal } from '../../src/capture/metrics.ts';
+import { earlyDiffsTotal, rootsSkippedTotal, sharedBatchesTotal, streamPausesTotal } from '../../src/capture/metrics.ts';
 import type { NotificationEnvelope } from '../../src/notification.ts';
 import type { CaptureLimits } from '../../src/capture/capture.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
@@ -131,6 +131,17 @@ async function round(seedValue: number, transactions: number, limits?: Partial<C
       if (JSON.stringify(folded) !== JSON.stringify(end.get(name))) explainMismatch(name, folded, end.get(name)!, mine);
       expect(folded, `seed ${seedValue}: folding ${name} gives its final result`).toEqual(end.get(name));
     }
+    // A batch that left in parts (several sessions, or a big diff) left in all of them, numbered.
+    const parts = new Map<string, number[]>();
+    for (const m of reader.messages.slice(offset)) {
+      const info = m.envelope.notification.AdditionalInfo as { Part?: number; Parts?: number };
+      if (info.Parts === undefined) continue;
+      const key = `${m.envelope.notification.Query} ${m.envelope.notification.TimeStamp} ${info.Parts}`;
+      parts.set(key, [...(parts.get(key) ?? []), info.Part!]);
+    }
+    for (const [key, numbers] of parts) {
+      expect(numbers, `parts of ${key}`).toEqual(Array.from({ length: Number(key.split(' ')[2]) }, (_, i) => i + 1));
+    }
     // Every notification carries a change, each transaction at most once per inquiry and batch, and
     // no row both leaves and enters (identical pairs cancel, as a multiset).
     for (const m of reader.messages) {
@@ -146,6 +157,8 @@ async function round(seedValue: number, transactions: number, limits?: Partial<C
     await reader.close();
   }
 }
+
+const count = async (metric: typeof earlyDiffsTotal) => (await metric.get()).values[0]?.value ?? 0;
 
 describe('folding notifications onto the start gives the final result', () => {
   it('seed 1: 500 transactions from 3 connections', async () => {
@@ -166,12 +179,23 @@ describe('folding notifications onto the start gives the final result', () => {
   }, 120_000);
 
   it('seed 5: 500 transactions written while capture is stopped, caught up in early diffs of a few keys, the stream held back, roots diffed once', async () => {
-    const count = async (metric: typeof earlyDiffsTotal) => (await metric.get()).values[0]?.value ?? 0;
     const [diffs, pauses, skipped] = [await count(earlyDiffsTotal), await count(streamPausesTotal), await count(rootsSkippedTotal)];
     await round(5, 500, { minKeysPerEarlyDiff: 7, maxKeysWaiting: 12 }, true);
     expect(await count(earlyDiffsTotal)).toBeGreaterThan(diffs);
     expect(await count(streamPausesTotal)).toBeGreaterThan(pauses);
     // Rows touched again after their root was diffed early in the same batch were not diffed twice.
     expect(await count(rootsSkippedTotal)).toBeGreaterThan(skipped);
+  }, 120_000);
+
+  it('seed 6: 500 transactions, every batch diffed by three sessions sharing its snapshot, each its share of the roots', async () => {
+    const shared = await count(sharedBatchesTotal);
+    await round(6, 500, { diffSessions: 3, minKeysPerSharedDiff: 1, minKeysPerEarlyDiff: 3 });
+    expect(await count(sharedBatchesTotal)).toBeGreaterThan(shared + 10);
+  }, 120_000);
+
+  it('seed 7: a backlog caught up by two sessions, in early diffs, with parts of 2 KiB', async () => {
+    const shared = await count(sharedBatchesTotal);
+    await round(7, 500, { diffSessions: 2, minKeysPerEarlyDiff: 20, maxNotificationBytes: 2048 }, true);
+    expect(await count(sharedBatchesTotal)).toBeGreaterThan(shared);
   }, 120_000);
 });
