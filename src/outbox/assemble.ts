@@ -66,9 +66,9 @@ SELECT inquiry, id::uuid, ${ENVELOPE}
 const SLOTS = 1024;
 const SLOT = `(hashtext(keys) & ${SLOTS - 1})`;
 
-/** Bytes per inquiry and slot, inquiries in name order. */
+/** Bytes per inquiry and slot. */
 const SIZES_SQL = `SELECT inquiry, ${SLOT} AS slot, sum(${ROW_BYTES})::bigint AS bytes
-  FROM ${DIFF_ROWS_TABLE} GROUP BY inquiry, slot ORDER BY inquiry`;
+  FROM ${DIFF_ROWS_TABLE} GROUP BY inquiry, slot`;
 
 /**
  * One session's rows of an inquiry cut into $5 buckets (a power of two), one part per non-empty

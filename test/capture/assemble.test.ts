@@ -125,6 +125,38 @@ describe('assembling notifications from diff rows', () => {
   });
 });
 
+describe('assembling a batch diffed by two sessions', () => {
+  it('numbers the parts across the sessions, in order; an inquiry in one session only stays whole', async () => {
+    const sessions = [new pg.Client({ connectionString: ctx.db.url }), new pg.Client({ connectionString: ctx.db.url })];
+    const meta = { companyJson: '"Company"', ticks: 639316304226479061n, lsn: '0/16B3749' };
+    await ctx.pool.query(`DELETE FROM ${outboxTable(ctx.names.stateSchema)}`);
+    try {
+      for (const s of sessions) {
+        await s.connect();
+        await s.query(CREATE_DIFF_ROWS_SQL);
+        await s.query('BEGIN');
+      }
+      const add = (s: pg.Client, rows: string[][]) =>
+        s.query(`INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`, [0, 1, 2, 3].map((i) => rows.map((r) => r[i]!)));
+      await add(sessions[0]!, [['Shared', 'I', '["1"]', '{"ID":1}']]);
+      await add(sessions[1]!, [['Shared', 'I', '["2"]', '{"ID":2}'], ['Alone', 'D', '["3"]', '{"ID":3}']]);
+      const made = await assembleNotifications(sessions, ctx.names.stateSchema, meta, 1 << 20, []);
+      for (const s of sessions) await s.query('COMMIT');
+      expect(made.map((m) => m.inquiry)).toEqual(['Alone', 'Shared', 'Shared']);
+      const sent = (await ctx.pool.query<{ payload: string }>(`SELECT payload FROM ${outboxTable(ctx.names.stateSchema)} ORDER BY seq`)).rows.map(
+        (r) => (JSON.parse(r.payload) as { notification: { Query: string; Inserted: unknown[]; AdditionalInfo: object } }).notification,
+      );
+      expect(sent.map((n) => [n.Query, n.AdditionalInfo, n.Inserted])).toEqual([
+        ['Alone', {}, []],
+        ['Shared', { Part: 1, Parts: 2 }, [{ ID: 1 }]],
+        ['Shared', { Part: 2, Parts: 2 }, [{ ID: 2 }]],
+      ]);
+    } finally {
+      for (const s of sessions) await s.end();
+    }
+  });
+});
+
 describe('a huge transaction through capture', () => {
   let project: ProjectDir;
   let capture: RunningCapture;
