@@ -333,9 +333,11 @@ export class CaptureLoop {
       const diffedAt = Date.now();
       const entries = rows > 0 ? await this.assemble(batch) : [];
       const assembledAt = Date.now();
-      // Helpers first: the batch's own session keeps its table locks until every share is in.
-      await Promise.all(this.sessions.slice(1).map((h) => h.query('COMMIT')));
-      await this.client.query('COMMIT');
+      // In session order, the order their outbox rows were inserted in: the relay sends by seq and never
+      // looks below one it has sent, so a row must not become visible after a higher one. Each session
+      // commits its roots' state with their notification parts; a crash between the commits leaves
+      // the WAL unacknowledged, and the replay finds the committed roots with nothing new.
+      for (const session of this.sessions) await session.query('COMMIT');
 
       // Everything before the barrier is done, except transactions held for the next batch.
       const held = this.pending.firstCommitLsn;

@@ -104,29 +104,36 @@ export async function assembleNotifications(
   if (cancelFor.length > 0) await sessions[0]!.query(prepared(CANCEL_UNCHANGED_SQL, [cancelFor]));
   const sizes = await Promise.all(sessions.map((session) => readSlots(session)));
   const common = [meta.companyJson, meta.ticks.toString(), meta.lsn];
-  const made: AssembledNotification[] = [];
-  // In name order, so a batch's notifications leave in the same order every time.
-  const inquiries = [...new Set(sizes.flatMap((bySession) => [...bySession.keys()]))].sort();
-  for (const inquiry of inquiries) {
+  // Per inquiry (in name order, so a batch's notifications leave in the same order every time): how
+  // each session cuts its rows, and where its parts start in the numbering across sessions.
+  const layouts = [...new Set(sizes.flatMap((bySession) => [...bySession.keys()]))].sort().map((inquiry) => {
     const plans = sizes.map((bySession) => {
       const slots = bySession.get(inquiry);
       return slots ? splitPlan(slots, maxBytes) : null;
     });
-    const total = plans.reduce((n, p) => n + (p?.parts ?? 0), 0);
-    let first = 0;
-    // One session after the other, so the parts leave in order.
-    for (const [n, plan] of plans.entries()) {
+    const firsts: number[] = [];
+    let total = 0;
+    for (const plan of plans) {
+      firsts.push(total);
+      total += plan?.parts ?? 0;
+    }
+    return { inquiry, plans, firsts, total };
+  });
+  const made: AssembledNotification[] = [];
+  // Session by session, as they commit (see CaptureLoop.runBatch): outbox seqs then rise in commit
+  // order, which the relay relies on — it never looks below a seq it has sent.
+  for (const [n, session] of sessions.entries()) {
+    for (const { inquiry, plans, firsts, total } of layouts) {
+      const plan = plans[n];
       if (!plan) continue;
-      const session = sessions[n]!;
       if (plan.buckets === 1) {
         const notificationId = randomUUID();
-        await session.query(prepared(wholeSql(stateSchema), [...common, inquiry, notificationId, first, total]));
+        await session.query(prepared(wholeSql(stateSchema), [...common, inquiry, notificationId, firsts[n], total]));
         made.push({ inquiry, notificationId });
       } else {
-        const { rows } = await session.query<{ id: string }>(prepared(splitSql(stateSchema), [...common, inquiry, plan.buckets, first, total]));
+        const { rows } = await session.query<{ id: string }>(prepared(splitSql(stateSchema), [...common, inquiry, plan.buckets, firsts[n], total]));
         for (const r of rows) made.push({ inquiry, notificationId: r.id });
       }
-      first += plan.parts;
     }
   }
   return made;

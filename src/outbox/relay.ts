@@ -120,7 +120,11 @@ export class OutboxRelay {
     }
   }
 
-  /** The next round after `after` (a seq), up to BATCH rows and about BATCH_BYTES of payload. */
+  /**
+   * The next round after `after` (a seq), up to BATCH rows and about BATCH_BYTES of payload. Nothing
+   * below `after` can appear later: one capture writes the outbox, and its rows become visible in
+   * seq order (a batch diffed by several sessions commits them in the order they inserted).
+   */
   private async readRound(after: string | null): Promise<OutboxRound | null> {
     const { rows } = await this.pool.query<{ seq: string; inquiry: string; notification_id: string }>(
       `SELECT seq, inquiry, notification_id

@@ -126,7 +126,7 @@ describe('assembling notifications from diff rows', () => {
 });
 
 describe('assembling a batch diffed by two sessions', () => {
-  it('numbers the parts across the sessions, in order; an inquiry in one session only stays whole', async () => {
+  it('numbers the parts across the sessions, session by session; an inquiry in one session only stays whole', async () => {
     const sessions = [new pg.Client({ connectionString: ctx.db.url }), new pg.Client({ connectionString: ctx.db.url })];
     const meta = { companyJson: '"Company"', ticks: 639316304226479061n, lsn: '0/16B3749' };
     await ctx.pool.query(`DELETE FROM ${outboxTable(ctx.names.stateSchema)}`);
@@ -142,13 +142,14 @@ describe('assembling a batch diffed by two sessions', () => {
       await add(sessions[1]!, [['Shared', 'I', '["2"]', '{"ID":2}'], ['Alone', 'D', '["3"]', '{"ID":3}']]);
       const made = await assembleNotifications(sessions, ctx.names.stateSchema, meta, 1 << 20, []);
       for (const s of sessions) await s.query('COMMIT');
-      expect(made.map((m) => m.inquiry)).toEqual(['Alone', 'Shared', 'Shared']);
+      // Session by session (the order they commit in), inquiries in name order within each.
+      expect(made.map((m) => m.inquiry)).toEqual(['Shared', 'Alone', 'Shared']);
       const sent = (await ctx.pool.query<{ payload: string }>(`SELECT payload FROM ${outboxTable(ctx.names.stateSchema)} ORDER BY seq`)).rows.map(
         (r) => (JSON.parse(r.payload) as { notification: { Query: string; Inserted: unknown[]; AdditionalInfo: object } }).notification,
       );
       expect(sent.map((n) => [n.Query, n.AdditionalInfo, n.Inserted])).toEqual([
-        ['Alone', {}, []],
         ['Shared', { Part: 1, Parts: 2 }, [{ ID: 1 }]],
+        ['Alone', {}, []],
         ['Shared', { Part: 2, Parts: 2 }, [{ ID: 2 }]],
       ]);
     } finally {
