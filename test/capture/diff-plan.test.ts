@@ -34,19 +34,20 @@ beforeAll(async () => {
   await client.connect();
   await client.query(`SET jit = off; SET random_page_cost = 1.1; ${CREATE_DIFF_ROWS_SQL}`);
   await client.query(`PREPARE diff_roots(text[]) AS ${diffSql(plan, 'roots')}`);
+  await client.query(`PREPARE diff_share(text[], int) AS ${diffSql(plan, 'roots', 2)}`);
 });
 afterAll(async () => {
   await client?.end();
   await project?.cleanup();
 });
 
-async function planOf(mode: 'force_custom_plan' | 'force_generic_plan'): Promise<string> {
+async function planOf(mode: 'force_custom_plan' | 'force_generic_plan', execute = (keys: string) => `diff_roots('${keys}')`): Promise<string> {
   await ctx.pool.query(`UPDATE p_item SET label = label || '!' WHERE id <= 1500`);
   const keys = `{${Array.from({ length: 1500 }, (_, i) => i + 1).join(',')}}`;
   await client.query(`SET plan_cache_mode = ${mode}`);
   await client.query('BEGIN');
   try {
-    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE diff_roots('${keys}')`);
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE ${execute(keys)}`);
     return rows.map((r) => r['QUERY PLAN']).join('\n');
   } finally {
     await client.query('ROLLBACK');
@@ -60,6 +61,14 @@ describe('the diff statement plan', () => {
       // The UPDATE of the 1,500 changed rows: a Tid scan per row, driven by the arrays' unnest.
       expect(text).toMatch(/Tid Scan on "state:PItems" \w+ \(actual rows=1 loops=1500\)\n\s+TID Cond: \(ctid = u\.tid\)/);
       expect(text).not.toMatch(/Filter: \(ctid = ANY/);
+    });
+
+    it(`${mode}: a session's share of a shared batch is looked up by index, its rows rewritten by Tid`, async () => {
+      const text = await planOf(mode, (keys) => `diff_share('${keys}', 1)`);
+      expect(text).toMatch(/Index Scan using "state:PItems_[^"]*" on "state:PItems"/);
+      expect(text).toMatch(/Index Scan using p_item_pkey on p_item|Bitmap Index Scan on p_item_pkey/);
+      expect(text).toMatch(/Tid Scan on "state:PItems" \w+ \(actual rows=1 loops=\d+\)\n\s+TID Cond: \(ctid = u(_\d+)?\.tid\)/);
+      expect(text).not.toMatch(/Seq Scan on (p_item|"state:PItems")/);
     });
   }
 });
