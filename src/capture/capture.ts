@@ -74,7 +74,7 @@ const DEFAULT_LIMITS: CaptureLimits = {
   maxKeysWaiting: 50_000,
   maxNotificationBytes: 4 * 1024 * 1024,
   diffSessions: Math.min(4, availableParallelism()),
-  minKeysPerSharedDiff: 2_000,
+  minKeysPerSharedDiff: 500,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
 };
