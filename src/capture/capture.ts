@@ -61,8 +61,12 @@ export interface CaptureLimits extends DiffLimits {
    * the batch's snapshot (see shareBatch). 1: every batch is diffed in one session.
    */
   diffSessions: number;
-  /** A batch whose first diff has this many keys, or that diffs early (a backlog), is shared. */
-  minKeysPerSharedDiff: number;
+  /**
+   * A batch is shared once its notification is expected to be bigger than this (null: than
+   * maxNotificationBytes, so only a batch that leaves in parts anyway is shared; a shared batch
+   * leaves in parts, at least one per session).
+   */
+  minBytesPerSharedBatch: number | null;
   barrierTimeoutMs: number;
   idlePingMs: number;
 }
@@ -74,10 +78,17 @@ const DEFAULT_LIMITS: CaptureLimits = {
   maxKeysWaiting: 50_000,
   maxNotificationBytes: 4 * 1024 * 1024,
   diffSessions: Math.min(4, availableParallelism()),
-  minKeysPerSharedDiff: 500,
+  minBytesPerSharedBatch: null,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
 };
+
+/**
+ * WAL bytes per changed row, about (a small UPDATE and its share of a commit record): a backlog's WAL
+ * span divided by this estimates its keys. Wide rows, full-page images and other tables' changes make
+ * it count more than there are, which only shares a batch that might have stayed whole.
+ */
+const WAL_BYTES_PER_KEY = 150;
 
 interface OpenTransaction {
   xid: number;
@@ -92,7 +103,11 @@ export class CaptureLoop {
   /** The other diff sessions (diffSessions - 1), and the sessions diffing the batch in flight. */
   private readonly helpers: pg.Client[];
   private sessions: pg.Client[] = [];
+  /** Diffs the batch in flight has run, and the WAL its transactions span (known once its barrier is written). */
   private batchDiffs = 0;
+  private batchWal: Promise<number> = Promise.resolve(0);
+  /** Per shareable inquiry, about how many bytes a diffed root adds to a notification. */
+  private readonly rootBytes = new Map<InquiryPlan, number>();
   private readonly lockTables: string;
   /** Inquiries whose diff rows can cancel (see CANCEL_UNCHANGED_SQL). */
   private readonly cancelFor: string[];
@@ -171,6 +186,7 @@ export class CaptureLoop {
     // A helper never waits for a lock for long: one queued behind a TRUNCATE that waits for this
     // batch's own locks would wait forever (see shareBatch).
     await Promise.all(this.helpers.map((h) => h.query(`${settings}; SET lock_timeout = '10s'`)));
+    if (this.helpers.length > 0) await this.loadRootBytes();
     // Replies never move the slot backwards: start from where it already is.
     const slot = await this.client.query<{ lsn: string | null }>(
       'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
@@ -181,6 +197,22 @@ export class CaptureLoop {
     await this.stream.start();
     this.loop = this.runBatches();
     this.pingTimer = setInterval(() => this.pingWhenIdle(), Math.max(1000, this.limits.idlePingMs / 2));
+  }
+
+  /**
+   * Per inquiry whose batches can be shared, the bytes one diffed root adds to a notification: a row
+   * leaving and one entering, from the state's statistics (its build ends with ANALYZE), keys and
+   * commas included.
+   */
+  private async loadRootBytes(): Promise<void> {
+    for (const plan of this.options.plans) {
+      if (!plan.inquiry.rowsShowKeys) continue;
+      const { rows } = await this.client.query<{ width: number | null }>(
+        `SELECT avg_width AS width FROM pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = '__row'`,
+        [this.options.names.stateSchema, `state:${plan.inquiry.name}`],
+      );
+      this.rootBytes.set(plan, 2 * ((rows[0]?.width ?? 100) + 24));
+    }
   }
 
   /** Settles when the loop ends: resolves after `stop()`, rejects on a failure (restart from the slot). */
@@ -320,7 +352,7 @@ export class CaptureLoop {
       this.holdStream(false);
       this.current = batch;
       this.snapshot = snapshot;
-      const barrier = this.awaitBarrier();
+      const barrier = this.awaitBarrier(batch.firstCommitLsn);
       this.diffed = new Map();
       let rows = await this.diffWhileWaiting(batch, barrier);
       const barrierLsn = await barrier;
@@ -387,7 +419,8 @@ export class CaptureLoop {
     }
   }
 
-  private async awaitBarrier(): Promise<Lsn> {
+  /** Writes the batch's barrier and waits for it; `batchWal` settles with the WAL from `from` to it. */
+  private async awaitBarrier(from: Lsn | null): Promise<Lsn> {
     const token = randomUUID();
     const arrived = new Promise<Lsn>((resolve, reject) => {
       // Time the stream spent held back (an early diff taking long) does not count: the barrier
@@ -412,7 +445,15 @@ export class CaptureLoop {
     // flush such a message, and the walsender decodes only flushed WAL: the xid assigned in the same
     // autocommit statement makes its commit flush the WAL, barrier included (pgoutput skips the
     // empty transaction itself).
-    await this.options.pool.query('SELECT pg_logical_emit_message(false, $1, $2), pg_current_xact_id()', [this.options.names.slot, token]);
+    const emitted = this.options.pool.query<{ lsn: string }>('SELECT pg_logical_emit_message(false, $1, $2)::text AS lsn, pg_current_xact_id()', [
+      this.options.names.slot,
+      token,
+    ]);
+    this.batchWal = emitted.then(
+      ({ rows }) => (from === null ? 0 : Math.max(0, Number(parseLsn(rows[0]!.lsn) - from))),
+      () => 0,
+    );
+    await emitted;
     try {
       return await arrived;
     } finally {
@@ -455,12 +496,16 @@ export class CaptureLoop {
    * The batch's first diff decides whether the batch is shared among the diff sessions.
    */
   private async diffKeys(touched: Map<string, TouchedTable>, early: boolean): Promise<number> {
-    if (this.batchDiffs++ === 0 && this.helpers.length > 0) {
-      const keys = [...touched.values()].reduce((n, t) => n + (t.everything ? Infinity : t.keys.size), 0);
-      if (early || keys >= this.limits.minKeysPerSharedDiff) await this.shareBatch();
-    }
     const affected = new Set<InquiryPlan>();
     for (const table of touched.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
+    // Only at the batch's first diff, before any session has written: afterwards a helper could meet
+    // a root this session rewrote (and cannot see), or wait on its row locks.
+    if (this.batchDiffs++ === 0 && this.helpers.length > 0) {
+      let keys = [...touched.values()].reduce((n, t) => n + (t.everything ? Infinity : t.keys.size), 0);
+      // An early diff is the start of a backlog: the batch is as big as the WAL its barrier closes.
+      if (early) keys = Math.max(keys, (await this.batchWal) / WAL_BYTES_PER_KEY);
+      if (this.expectedBytes(affected, keys) > (this.limits.minBytesPerSharedBatch ?? this.limits.maxNotificationBytes)) await this.shareBatch();
+    }
     let rows = 0;
     for (const plan of affected) {
       const diffed = this.diffed.get(plan) ?? new DiffedRoots();
@@ -473,8 +518,20 @@ export class CaptureLoop {
   }
 
   /**
-   * Opens the helpers' transactions in the batch's snapshot, before the batch's first diff (so no
-   * session has yet written a root another one will own). They take the batch's table locks without
+   * About how big the batch's notification will be, for the inquiries that can be shared: two rows
+   * per key, at their state's average row size.
+   */
+  private expectedBytes(affected: Set<InquiryPlan>, keys: number): number {
+    let bytes = 0;
+    for (const plan of affected) {
+      const perRoot = this.rootBytes.get(plan);
+      if (perRoot !== undefined) bytes = Math.max(bytes, keys * perRoot);
+    }
+    return bytes;
+  }
+
+  /**
+   * Opens the helpers' transactions in the batch's snapshot. They take the batch's table locks without
    * waiting: a lock request queued behind a TRUNCATE, which itself waits for this batch's locks,
    * would never be granted. Then the batch just stays in one session.
    */

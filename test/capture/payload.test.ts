@@ -94,6 +94,15 @@ describe('the payload', () => {
     expect(added[0]!.notification.Inserted.map((r) => r.ID).sort()).toEqual([1, 3]);
   });
 
+  it('a 5,000-row transaction is one notification, however many sessions capture could diff it in', async () => {
+    await ctx.pool.query(`INSERT INTO p_item (id, price, note) SELECT 100000 + g, g, 'bulk' FROM generate_series(1, 5000) g`);
+    await reader.waitFor(() => reader.for('Items').some((n) => n.notification.Inserted.length === 5000), 20_000, 'the bulk insert');
+    await new Promise((r) => setTimeout(r, 300));
+    const bulk = reader.for('Items').filter((n) => n.notification.Inserted.some((row) => row.Note === 'bulk'));
+    expect(bulk).toHaveLength(1);
+    expect(bulk[0]!.notification.AdditionalInfo).toEqual({});
+  });
+
   it('an update that does not change the result sends nothing', async () => {
     await ctx.pool.query(`UPDATE p_item SET price = 3 WHERE id = 3`);
     const count = reader.for('Items').length;
