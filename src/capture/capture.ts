@@ -44,7 +44,10 @@ export interface CaptureOptions {
 
 export interface CaptureLimits extends DiffLimits {
   maxKeysPerTable: number;
-  /** While a batch waits for its barrier, this many arrived keys are diffed early (a backlog). */
+  /**
+   * While a batch waits for its barrier, this many arrived keys are diffed early (a backlog); the
+   * batch's first early diff waits for more when that could make it shared (see firstEarlyKeys).
+   */
   minKeysPerEarlyDiff: number;
   /**
    * Committed keys not yet diffed beyond which the stream stops reading until a diff takes them, so a
@@ -83,13 +86,6 @@ const DEFAULT_LIMITS: CaptureLimits = {
   idlePingMs: 10_000,
 };
 
-/**
- * WAL bytes per changed row, about (a small UPDATE and its share of a commit record): a backlog's WAL
- * span divided by this estimates its keys. Wide rows, full-page images and other tables' changes make
- * it count more than there are, which only shares a batch that might have stayed whole.
- */
-const WAL_BYTES_PER_KEY = 150;
-
 interface OpenTransaction {
   xid: number;
   commitLsn: Lsn;
@@ -103,11 +99,10 @@ export class CaptureLoop {
   /** The other diff sessions (diffSessions - 1), and the sessions diffing the batch in flight. */
   private readonly helpers: pg.Client[];
   private sessions: pg.Client[] = [];
-  /** Diffs the batch in flight has run, and the WAL its transactions span (known once its barrier is written). */
+  /** Diffs the batch in flight has run. */
   private batchDiffs = 0;
-  private batchWal: Promise<number> = Promise.resolve(0);
-  /** Per shareable inquiry, about how many bytes a diffed root adds to a notification. */
-  private readonly rootBytes = new Map<InquiryPlan, number>();
+  /** Per shareable inquiry: its state's rows, and about how many bytes a diffed root adds to a notification. */
+  private readonly stateSize = new Map<InquiryPlan, { rows: number; bytesPerRoot: number }>();
   private readonly lockTables: string;
   /** Inquiries whose diff rows can cancel (see CANCEL_UNCHANGED_SQL). */
   private readonly cancelFor: string[];
@@ -186,7 +181,7 @@ export class CaptureLoop {
     // A helper never waits for a lock for long: one queued behind a TRUNCATE that waits for this
     // batch's own locks would wait forever (see shareBatch).
     await Promise.all(this.helpers.map((h) => h.query(`${settings}; SET lock_timeout = '10s'`)));
-    if (this.helpers.length > 0) await this.loadRootBytes();
+    if (this.helpers.length > 0) await this.loadStateSizes();
     // Replies never move the slot backwards: start from where it already is.
     const slot = await this.client.query<{ lsn: string | null }>(
       'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
@@ -200,19 +195,36 @@ export class CaptureLoop {
   }
 
   /**
-   * Per inquiry whose batches can be shared, the bytes one diffed root adds to a notification: a row
-   * leaving and one entering, from the state's statistics (its build ends with ANALYZE), keys and
-   * commas included.
+   * Per inquiry whose batches can be shared, from the state's statistics (its build ends with
+   * ANALYZE): its rows, and the bytes one diffed root adds to a notification (a row leaving and one
+   * entering, keys and commas included).
    */
-  private async loadRootBytes(): Promise<void> {
+  private async loadStateSizes(): Promise<void> {
     for (const plan of this.options.plans) {
       if (!plan.inquiry.rowsShowKeys) continue;
-      const { rows } = await this.client.query<{ width: number | null }>(
-        `SELECT avg_width AS width FROM pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = '__row'`,
-        [this.options.names.stateSchema, `state:${plan.inquiry.name}`],
+      const { rows } = await this.client.query<{ rows: number; width: number | null }>(
+        `SELECT greatest(c.reltuples, 0)::float8 AS rows,
+                (SELECT avg_width FROM pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = '__row') AS width
+           FROM pg_class c WHERE c.oid = to_regclass($3)`,
+        [this.options.names.stateSchema, `state:${plan.inquiry.name}`, plan.stateTable],
       );
-      this.rootBytes.set(plan, 2 * ((rows[0]?.width ?? 100) + 24));
+      this.stateSize.set(plan, { rows: rows[0]?.rows ?? 0, bytesPerRoot: 2 * ((rows[0]?.width ?? 100) + 24) });
     }
+  }
+
+  /** Bytes a batch's notification is expected to exceed before the batch is shared. */
+  private get sharedBatchBytes(): number {
+    return this.limits.minBytesPerSharedBatch ?? this.limits.maxNotificationBytes;
+  }
+
+  /**
+   * Keys a batch's first early diff waits for: as many as make a shareable inquiry's notification
+   * bigger than sharedBatchBytes (at its state's row size), at least minKeysPerEarlyDiff.
+   */
+  private get firstEarlyKeys(): number {
+    const biggest = Math.max(0, ...[...this.stateSize.values()].map((s) => s.bytesPerRoot));
+    if (biggest === 0) return this.limits.minKeysPerEarlyDiff;
+    return Math.max(this.limits.minKeysPerEarlyDiff, Math.ceil(this.sharedBatchBytes / biggest) + 1);
   }
 
   /** Settles when the loop ends: resolves after `stop()`, rejects on a failure (restart from the slot). */
@@ -352,7 +364,7 @@ export class CaptureLoop {
       this.holdStream(false);
       this.current = batch;
       this.snapshot = snapshot;
-      const barrier = this.awaitBarrier(batch.firstCommitLsn);
+      const barrier = this.awaitBarrier();
       this.diffed = new Map();
       let rows = await this.diffWhileWaiting(batch, barrier);
       const barrierLsn = await barrier;
@@ -361,7 +373,7 @@ export class CaptureLoop {
       this.snapshot = null;
       if (this.failure) throw this.failure;
 
-      rows += await this.diffKeys(batch.takeKeys(), false);
+      rows += await this.diffKeys(batch.takeKeys());
       const diffedAt = Date.now();
       const entries = rows > 0 ? await this.assemble(batch) : [];
       const assembledAt = Date.now();
@@ -419,8 +431,7 @@ export class CaptureLoop {
     }
   }
 
-  /** Writes the batch's barrier and waits for it; `batchWal` settles with the WAL from `from` to it. */
-  private async awaitBarrier(from: Lsn | null): Promise<Lsn> {
+  private async awaitBarrier(): Promise<Lsn> {
     const token = randomUUID();
     const arrived = new Promise<Lsn>((resolve, reject) => {
       // Time the stream spent held back (an early diff taking long) does not count: the barrier
@@ -445,15 +456,7 @@ export class CaptureLoop {
     // flush such a message, and the walsender decodes only flushed WAL: the xid assigned in the same
     // autocommit statement makes its commit flush the WAL, barrier included (pgoutput skips the
     // empty transaction itself).
-    const emitted = this.options.pool.query<{ lsn: string }>('SELECT pg_logical_emit_message(false, $1, $2)::text AS lsn, pg_current_xact_id()', [
-      this.options.names.slot,
-      token,
-    ]);
-    this.batchWal = emitted.then(
-      ({ rows }) => (from === null ? 0 : Math.max(0, Number(parseLsn(rows[0]!.lsn) - from))),
-      () => 0,
-    );
-    await emitted;
+    await this.options.pool.query('SELECT pg_logical_emit_message(false, $1, $2), pg_current_xact_id()', [this.options.names.slot, token]);
     try {
       return await arrived;
     } finally {
@@ -476,12 +479,14 @@ export class CaptureLoop {
     );
     let rows = 0;
     while (!arrived && !this.failure) {
-      if (batch.keyCount >= this.limits.minKeysPerEarlyDiff) {
+      // The first diff decides whether the batch is shared: it waits until the keys would make a
+      // notification big enough to leave in parts anyway, so a backlog can be shared.
+      if (batch.keyCount >= (this.batchDiffs === 0 ? this.firstEarlyKeys : this.limits.minKeysPerEarlyDiff)) {
         earlyDiffsTotal.inc();
         const keys = batch.takeKeys();
         this.holdStream(false);
         const started = Date.now();
-        rows += await this.diffKeys(keys, true);
+        rows += await this.diffKeys(keys);
         this.options.logger.debug({ keys: [...keys.values()].reduce((n, t) => n + t.keys.size, 0), ms: Date.now() - started }, 'early diff');
         continue;
       }
@@ -495,16 +500,15 @@ export class CaptureLoop {
    * Diffs every inquiry reading the touched tables into the diff-rows tables; returns the row count.
    * The batch's first diff decides whether the batch is shared among the diff sessions.
    */
-  private async diffKeys(touched: Map<string, TouchedTable>, early: boolean): Promise<number> {
+  private async diffKeys(touched: Map<string, TouchedTable>): Promise<number> {
     const affected = new Set<InquiryPlan>();
     for (const table of touched.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
     // Only at the batch's first diff, before any session has written: afterwards a helper could meet
     // a root this session rewrote (and cannot see), or wait on its row locks.
     if (this.batchDiffs++ === 0 && this.helpers.length > 0) {
-      let keys = [...touched.values()].reduce((n, t) => n + (t.everything ? Infinity : t.keys.size), 0);
-      // An early diff is the start of a backlog: the batch is as big as the WAL its barrier closes.
-      if (early) keys = Math.max(keys, (await this.batchWal) / WAL_BYTES_PER_KEY);
-      if (this.expectedBytes(affected, keys) > (this.limits.minBytesPerSharedBatch ?? this.limits.maxNotificationBytes)) await this.shareBatch();
+      const keys = [...touched.values()].reduce((n, t) => n + t.keys.size, 0);
+      const everything = [...touched.values()].some((t) => t.everything);
+      if (this.expectedBytes(affected, keys, everything) > this.sharedBatchBytes) await this.shareBatch();
     }
     let rows = 0;
     for (const plan of affected) {
@@ -519,13 +523,13 @@ export class CaptureLoop {
 
   /**
    * About how big the batch's notification will be, for the inquiries that can be shared: two rows
-   * per key, at their state's average row size.
+   * per key (per state row, when every root is recomputed), at their state's average row size.
    */
-  private expectedBytes(affected: Set<InquiryPlan>, keys: number): number {
+  private expectedBytes(affected: Set<InquiryPlan>, keys: number, everything: boolean): number {
     let bytes = 0;
     for (const plan of affected) {
-      const perRoot = this.rootBytes.get(plan);
-      if (perRoot !== undefined) bytes = Math.max(bytes, keys * perRoot);
+      const size = this.stateSize.get(plan);
+      if (size) bytes = Math.max(bytes, (everything ? Math.max(keys, size.rows) : keys) * size.bytesPerRoot);
     }
     return bytes;
   }
