@@ -48,6 +48,12 @@ export async function runKind(ctx: BenchContext, kind: InquiryKind, size: number
   return out;
 }
 
+/** "<what> @ <size>: median of a, b, c changes/s", samples in rising order. */
+function medianNote(what: string, size: number, rates: number[]): string {
+  const samples = [...rates].sort((a, b) => a - b).map((r) => Math.round(r).toLocaleString('en-US'));
+  return `${what} @ ${size.toLocaleString('en-US')}: median of ${samples.join(', ')} changes/s`;
+}
+
 /** Decode ceiling samples per run: one backlog, streamed by this many slots in turn; the median counts. */
 const DECODE_SAMPLES = 3;
 /** Backlog catch-ups per run (each its own workload, written while pushcdc is stopped); the median counts. */
@@ -63,12 +69,8 @@ async function decodeRun(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput)
     await runWorkload(ctx.pool, spec);
     const rates: number[] = [];
     for (const slot of slots) rates.push(await decodeBacklog(ctx.databaseUrl, slot, Math.ceil(spec.changes / spec.txSize), spec.changes));
-    rates.sort((a, b) => a - b);
-    const rate = rates[Math.floor(rates.length / 2)]!;
-    out.rows.push({ inquiry: spec.kind, rows: spec.rows, system: 'decode ceiling', 'written/s': '', 'changes/s': rate, 'p50 ms': '', 'p99 ms': '', delivered: '' });
-    out.notes.push(
-      `decode ceiling ${spec.kind} @ ${spec.rows.toLocaleString('en-US')}: median of ${rates.map((r) => Math.round(r).toLocaleString('en-US')).join(', ')} changes/s`,
-    );
+    out.rows.push({ inquiry: spec.kind, rows: spec.rows, system: 'decode ceiling', 'written/s': '', 'changes/s': percentile(rates, 50), 'p50 ms': '', 'p99 ms': '', delivered: '' });
+    out.notes.push(medianNote(`decode ceiling ${spec.kind}`, spec.rows, rates));
   } finally {
     for (const slot of slots) await dropDecodeSlot(ctx.pool, slot);
   }
@@ -126,12 +128,10 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
         else samples.push(measured('pushcdc backlog', kind, size, spec.changes, tracker, work, sentAt));
       }
       if (samples.length > 0) {
-        const rate = (row: Row) => Number(row['changes/s']);
-        samples.sort((a, b) => rate(a) - rate(b));
-        out.rows.push(samples[Math.floor(samples.length / 2)]!);
-        out.notes.push(
-          `pushcdc backlog ${kind} @ ${size.toLocaleString('en-US')}: median of ${samples.map((r) => Math.round(rate(r)).toLocaleString('en-US')).join(', ')} changes/s`,
-        );
+        const rates = samples.map((row) => Number(row['changes/s']));
+        const median = percentile(rates, 50);
+        out.rows.push(samples[rates.indexOf(median)]!);
+        out.notes.push(medianNote(`pushcdc backlog ${kind}`, size, rates));
       }
     }
   } finally {

@@ -103,6 +103,11 @@ export class CaptureLoop {
   private batchDiffs = 0;
   /** Per shareable inquiry: its state's rows, and about how many bytes a diffed root adds to a notification. */
   private readonly stateSize = new Map<InquiryPlan, { rows: number; bytesPerRoot: number }>();
+  /**
+   * Keys a batch's first early diff waits for: as many as make a shareable inquiry's notification
+   * bigger than sharedBatchBytes (at its state's row size), at least minKeysPerEarlyDiff. Set at start.
+   */
+  private firstEarlyKeys: number;
   private readonly lockTables: string;
   /** Inquiries whose diff rows can cancel (see CANCEL_UNCHANGED_SQL). */
   private readonly cancelFor: string[];
@@ -128,6 +133,7 @@ export class CaptureLoop {
 
   constructor(private readonly options: CaptureOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.firstEarlyKeys = this.limits.minKeysPerEarlyDiff;
     this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
     this.cancelFor = options.plans.filter((p) => !p.inquiry.rowsShowKeys).map((p) => p.inquiry.name);
     const keyColumns = new Map<string, string[]>();
@@ -210,21 +216,13 @@ export class CaptureLoop {
       );
       this.stateSize.set(plan, { rows: rows[0]?.rows ?? 0, bytesPerRoot: 2 * ((rows[0]?.width ?? 100) + 24) });
     }
+    const biggest = Math.max(0, ...[...this.stateSize.values()].map((size) => size.bytesPerRoot));
+    if (biggest > 0) this.firstEarlyKeys = Math.max(this.limits.minKeysPerEarlyDiff, Math.ceil(this.sharedBatchBytes / biggest) + 1);
   }
 
   /** Bytes a batch's notification is expected to exceed before the batch is shared. */
   private get sharedBatchBytes(): number {
     return this.limits.minBytesPerSharedBatch ?? this.limits.maxNotificationBytes;
-  }
-
-  /**
-   * Keys a batch's first early diff waits for: as many as make a shareable inquiry's notification
-   * bigger than sharedBatchBytes (at its state's row size), at least minKeysPerEarlyDiff.
-   */
-  private get firstEarlyKeys(): number {
-    const biggest = Math.max(0, ...[...this.stateSize.values()].map((s) => s.bytesPerRoot));
-    if (biggest === 0) return this.limits.minKeysPerEarlyDiff;
-    return Math.max(this.limits.minKeysPerEarlyDiff, Math.ceil(this.sharedBatchBytes / biggest) + 1);
   }
 
   /** Settles when the loop ends: resolves after `stop()`, rejects on a failure (restart from the slot). */

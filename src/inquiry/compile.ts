@@ -251,20 +251,23 @@ async function compileWithCatalog(
  * `*`). Unsure (an ambiguous qualifier, an expression) counts as false: only the cancel step runs.
  */
 function showsEveryKey(columns: ColumnRef[], from: FromItem[], infos: TableInfo[]): boolean {
-  const ownerOf = (c: ColumnRef): number | 'all' | null => {
-    if (c.table !== null) {
-      const q = c.table.toLowerCase();
-      const matches = from.flatMap((f, i) => (f.alias.toLowerCase() === q ? [i] : []));
-      return matches.length === 1 ? matches[0]! : null;
-    }
-    if (c.column === '*') return 'all';
-    const owners = infos.flatMap((info, i) => (info.columns.includes(c.column) ? [i] : []));
-    return owners.length === 1 ? owners[0]! : null;
-  };
-  const shown = columns.map((c) => ({ owner: ownerOf(c), column: c.column }));
+  const shown = columns.map((c) => ({ owner: c.table === null && c.column === '*' ? 'all' : ownerOf(c, from, infos), column: c.column }));
   return infos.every((info, i) =>
     info.keyColumns.every((k) => shown.some((s) => (s.owner === 'all' || s.owner === i) && (s.column === '*' || s.column === k.name))),
   );
+}
+
+/**
+ * The FROM item (its index) a column reference belongs to, or null when unsure. The parser does not
+ * say whether a qualifier was quoted: it matches case-insensitively, and only when no other alias
+ * could be the one meant; an unqualified column, when exactly one table has it.
+ */
+function ownerOf(c: ColumnRef, from: FromItem[], infos: TableInfo[]): number | null {
+  const candidates =
+    c.table !== null
+      ? from.flatMap((f, i) => (f.alias.toLowerCase() === c.table!.toLowerCase() ? [i] : []))
+      : infos.flatMap((info, i) => (info.columns.includes(c.column) || info.columns.includes(c.column.toLowerCase()) ? [i] : []));
+  return candidates.length === 1 ? candidates[0]! : null;
 }
 
 /**
@@ -273,18 +276,7 @@ function showsEveryKey(columns: ColumnRef[], from: FromItem[], infos: TableInfo[
  */
 function readsRootOnly(columns: ColumnRef[] | null, from: FromItem[], infos: TableInfo[]): boolean {
   if (columns === null) return false;
-  const root = from[0]!;
-  return columns.every((c) => {
-    if (c.table !== null) {
-      // The parser does not say whether a qualifier was quoted; match case-insensitively, and only
-      // when no other alias could be the one meant.
-      const q = c.table.toLowerCase();
-      const matches = from.filter((f) => f.alias.toLowerCase() === q);
-      return matches.length === 1 && matches[0] === root;
-    }
-    const owners = infos.filter((info) => info.columns.includes(c.column) || info.columns.includes(c.column.toLowerCase()));
-    return owners.length === 1 && owners[0] === infos[0];
-  });
+  return columns.every((c) => ownerOf(c, from, infos) === 0);
 }
 
 function buildSupportSql(shape: StatementShape, hiddenSelect: string, whereReadsRootOnly: boolean): string {

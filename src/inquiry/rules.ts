@@ -86,11 +86,7 @@ export function parseRules(sql: string): ParseResult {
     const found = whereColumns;
     walk(select.where, (node) => {
       if (node.type === 'column_ref') {
-        const table = node.table;
-        found.push({
-          table: typeof table === 'string' ? table : isNode(table) ? String(table.value) : null,
-          column: columnName(node.column),
-        });
+        found.push({ table: qualifierOf(node), column: columnName(node.column) });
         return false;
       }
       return true;
@@ -105,13 +101,15 @@ function selectColumnsOf(columns: unknown): ColumnRef[] {
   for (const item of columns) {
     const expr = isNode(item) ? item.expr : undefined;
     if (!isNode(expr) || expr.type !== 'column_ref') continue;
-    const table = expr.table;
-    found.push({
-      table: typeof table === 'string' ? table : isNode(table) ? String(table.value) : null,
-      column: foldedColumnName(expr.column),
-    });
+    found.push({ table: qualifierOf(expr), column: foldedColumnName(expr.column) });
   }
   return found;
+}
+
+/** A column reference's qualifier as the parser returns it (a string, or a node for `t.*`), or null. */
+function qualifierOf(ref: Node): string | null {
+  const table = ref.table;
+  return typeof table === 'string' ? table : isNode(table) ? String(table.value) : null;
 }
 
 /** An unquoted name folds to lower case; a quoted one keeps its case; `*` stays `*`. */

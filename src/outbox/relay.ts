@@ -85,9 +85,9 @@ export class OutboxRelay {
   }
 
   /**
-   * Publishes outbox rows until none are left, then deletes them; returns how many were sent. Off
-   * the path to the broker: the next round is read while one is being published, and confirmed rows
-   * are deleted behind it (deleting a megabyte payload's TOAST chunks takes as long as publishing it).
+   * Publishes outbox rows until none are left, deleting the confirmed ones; returns how many were
+   * sent. Off the path to the broker: the next round is read while one is being published, and
+   * confirmed rows are deleted behind it (deleting a megabyte payload's TOAST chunks takes as long as publishing it).
    * Rows are deleted only once confirmed; a crash before that sends them again, with their Id.
    */
   async drainOnce(): Promise<number> {
