@@ -217,7 +217,9 @@ export class CaptureLoop {
       this.stateSize.set(plan, { rows: rows[0]?.rows ?? 0, bytesPerRoot: 2 * ((rows[0]?.width ?? 100) + 24) });
     }
     const biggest = Math.max(0, ...[...this.stateSize.values()].map((size) => size.bytesPerRoot));
-    if (biggest > 0) this.firstEarlyKeys = Math.max(this.limits.minKeysPerEarlyDiff, Math.ceil(this.sharedBatchBytes / biggest) + 1);
+    // Never more than the stream may hold back: the wait would otherwise stop the stream for good.
+    const shareable = Math.ceil(this.sharedBatchBytes / biggest) + 1;
+    if (biggest > 0) this.firstEarlyKeys = Math.min(this.limits.maxKeysWaiting, Math.max(this.limits.minKeysPerEarlyDiff, shareable));
   }
 
   /** Bytes a batch's notification is expected to exceed before the batch is shared. */
@@ -234,6 +236,8 @@ export class CaptureLoop {
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeLoop?.();
+    // The batch in flight may be waiting for its barrier: it must be able to read it.
+    this.holdStream(false);
     await this.loop?.catch(() => undefined);
     await this.close();
   }
@@ -411,8 +415,10 @@ export class CaptureLoop {
       this.current = null;
       this.snapshot = null;
       this.batchRunning = false;
-      // A failed batch is retried from the slot: never leave the stream paused behind it.
-      if (this.failure) this.holdStream(false);
+      // A hold ends with the batch that could take the held keys: a commit may hold the stream just as
+      // the barrier arrives (already read, behind the pause), and with nothing left pending no diff
+      // would release it. What is pending starts the next batch at once, which holds again if need be.
+      this.holdStream(false);
     }
   }
 
@@ -478,8 +484,10 @@ export class CaptureLoop {
     let rows = 0;
     while (!arrived && !this.failure) {
       // The first diff decides whether the batch is shared: it waits until the keys would make a
-      // notification big enough to leave in parts anyway, so a backlog can be shared.
-      if (batch.keyCount >= (this.batchDiffs === 0 ? this.firstEarlyKeys : this.limits.minKeysPerEarlyDiff)) {
+      // notification big enough to leave in parts anyway, so a backlog can be shared. A held stream
+      // is always released by a diff: nothing else would bring the keys the wait is for.
+      const wanted = this.batchDiffs === 0 ? this.firstEarlyKeys : this.limits.minKeysPerEarlyDiff;
+      if (batch.keyCount >= wanted || (this.streamHeld && batch.keyCount > 0)) {
         earlyDiffsTotal.inc();
         const keys = batch.takeKeys();
         this.holdStream(false);

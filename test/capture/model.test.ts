@@ -198,4 +198,14 @@ describe('folding notifications onto the start gives the final result', () => {
     await round(7, 500, { diffSessions: 2, minKeysPerEarlyDiff: 20, maxNotificationBytes: 2048 }, true);
     expect(await count(sharedBatchesTotal)).toBeGreaterThan(shared);
   }, 120_000);
+
+  it('seed 8: the stream held back at every arrived key, early diffs only to release it, live and then a backlog', async () => {
+    // Every commit holds the stream; only a diff may release it, and a batch must never end with the
+    // stream held and nothing left to diff (both hung capture for good).
+    const pauses = await count(streamPausesTotal);
+    const limits = { maxKeysWaiting: 1, minKeysPerEarlyDiff: 1_000_000 };
+    await round(8, 500, limits);
+    await round(9, 300, limits, true);
+    expect(await count(streamPausesTotal)).toBeGreaterThan(pauses + 10);
+  }, 120_000);
 });
