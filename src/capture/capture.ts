@@ -72,6 +72,12 @@ export interface CaptureLimits extends DiffLimits {
   minBytesPerSharedBatch: number | null;
   barrierTimeoutMs: number;
   idlePingMs: number;
+  /**
+   * How long `stop()` lets the batch in flight finish. Past it the batch is abandoned: its
+   * transaction rolls back with its connection and, its WAL unacknowledged, it is replayed at the next
+   * start. A stop must end even when a batch cannot (say, waiting on another session's table lock).
+   */
+  stopTimeoutMs: number;
 }
 
 const DEFAULT_LIMITS: CaptureLimits = {
@@ -84,6 +90,7 @@ const DEFAULT_LIMITS: CaptureLimits = {
   minBytesPerSharedBatch: null,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
+  stopTimeoutMs: 30_000,
 };
 
 interface OpenTransaction {
@@ -99,6 +106,8 @@ export class CaptureLoop {
   /** The other diff sessions (diffSessions - 1), and the sessions diffing the batch in flight. */
   private readonly helpers: pg.Client[];
   private sessions: pg.Client[] = [];
+  /** Backend pids of the diff sessions, to end them if a stop abandons the batch in flight. */
+  private sessionPids: number[] = [];
   /** Diffs the batch in flight has run. */
   private batchDiffs = 0;
   /** Per shareable inquiry: its state's rows, and about how many bytes a diffed root adds to a notification. */
@@ -119,6 +128,8 @@ export class CaptureLoop {
   private barrier: { token: string; resolve(lsn: Lsn): void } | null = null;
   private confirmed: Lsn = 0n;
   private batchRunning = false;
+  /** A batch failed or was abandoned: its changes are only in the slot now (see isIdle). */
+  private batchLost = false;
   private stopping = false;
   private failure: Error | null = null;
   private wakeLoop: (() => void) | null = null;
@@ -176,6 +187,9 @@ export class CaptureLoop {
   /** Connects and starts streaming; resolves once the server streams. Failures later reach `done`. */
   async start(): Promise<void> {
     await Promise.all([this.client, ...this.helpers].map((c) => c.connect()));
+    this.sessionPids = await Promise.all(
+      [this.client, ...this.helpers].map(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid),
+    );
     // A big batch (a backlog, a large transaction) sorts and hashes thousands of rows: in memory, not on
     // disk. JIT off: the planner's blind estimates for CTE joins cross jit_above_cost, and compiling
     // costs 20-30 ms per statement, more than the key lookups it would speed up. random_page_cost
@@ -232,14 +246,38 @@ export class CaptureLoop {
     return this.loop ?? Promise.resolve();
   }
 
-  /** Finishes the batch in flight (commit and acknowledge), then closes the stream. */
+  /**
+   * Finishes the batch in flight (commit and acknowledge) within stopTimeoutMs, else abandons it
+   * (see there), then closes the stream and the sessions.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeLoop?.();
     // The batch in flight may be waiting for its barrier: it must be able to read it.
     this.holdStream(false);
-    await this.loop?.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      (this.loop ?? Promise.resolve()).then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.limits.stopTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      this.options.logger.warn(
+        { ms: this.limits.stopTimeoutMs },
+        'the batch in flight did not finish in time: it is abandoned and replayed from the slot at the next start',
+      );
+      // Closing the socket is not enough: a backend waiting on a lock would not notice, and would keep
+      // its transaction (and its locks) open until the lock came.
+      await this.options.pool
+        .query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [this.sessionPids])
+        .catch((err: unknown) => this.options.logger.warn({ err }, 'ending the abandoned batch sessions'));
+    }
     await this.close();
+    // An abandoned batch ends once its connections are gone.
+    await this.loop?.catch(() => undefined);
   }
 
   private async close(): Promise<void> {
@@ -312,7 +350,7 @@ export class CaptureLoop {
   }
 
   private isIdle(): boolean {
-    return !this.batchRunning && this.openTx === null && this.pending.isEmpty;
+    return !this.batchLost && !this.batchRunning && this.openTx === null && this.pending.isEmpty;
   }
 
   private async confirm(lsn: Lsn): Promise<void> {
@@ -409,6 +447,9 @@ export class CaptureLoop {
         'batch committed',
       );
     } catch (err) {
+      // Its keys were taken out of pending: this loop must never again call itself idle, or a
+      // heartbeat would confirm the WAL past the lost batch (the next loop replays it from the slot).
+      this.batchLost = true;
       await Promise.all([this.client, ...this.sessions.slice(1)].map((c) => c.query('ROLLBACK').catch(() => undefined)));
       throw err;
     } finally {
