@@ -30,6 +30,38 @@ async function results(): Promise<Map<string, string[]>> {
   return out;
 }
 
+/**
+ * Drops repeats by Id (each must be byte-for-byte the message it repeats) and folds the rest onto
+ * the start: it must give the end, for every inquiry.
+ */
+function expectFoldsToEnd(received: QueueReader['messages'], start: Map<string, string[]>, end: Map<string, string[]>, label: string): void {
+  const firstById = new Map<string, string>();
+  let repeats = 0;
+  const unique = received.filter((m) => {
+    const id = m.envelope.notification.Id;
+    const seen = firstById.get(id);
+    if (seen !== undefined) {
+      repeats++;
+      expect(m.raw, `repeat of ${id} is the same message`).toBe(seen);
+      return false;
+    }
+    firstById.set(id, m.raw);
+    expect(m.messageId).toBe(id);
+    return true;
+  });
+  for (const name of Object.keys(INQUIRIES)) {
+    const mine = unique.map((m) => m.envelope).filter((e) => e.notification.Query === name);
+    expect(foldNotifications(start.get(name)!, mine, name), `${name} ${label}, ${repeats} repeats`).toEqual(end.get(name));
+  }
+}
+
+/** Waits until `check` holds, polling; fails naming `what`. */
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !(await check()); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
 describe('kill -9 during a workload', () => {
   it('loses nothing; repeats carry the same Id and body', async () => {
     const rand = prng(42);
@@ -72,30 +104,52 @@ describe('kill -9 during a workload', () => {
       await waitForCatchUp(ctx, reader);
       const end = await results();
 
-      const received = reader.messages.slice(offset);
-      const firstById = new Map<string, string>();
-      let repeats = 0;
-      const unique = received.filter((m) => {
-        const id = m.envelope.notification.Id;
-        const seen = firstById.get(id);
-        if (seen !== undefined) {
-          repeats++;
-          expect(m.raw, `repeat of ${id} is the same message`).toBe(seen);
-          return false;
-        }
-        firstById.set(id, m.raw);
-        expect(m.messageId).toBe(id);
-        return true;
-      });
-      for (const name of Object.keys(INQUIRIES)) {
-        const mine = unique.map((m) => m.envelope).filter((e) => e.notification.Query === name);
-        expect(foldNotifications(start.get(name)!, mine, name), `${name} after ${kills} kills, ${repeats} repeats`).toEqual(end.get(name));
-      }
+      expectFoldsToEnd(reader.messages.slice(offset), start, end, `after ${kills} kills`);
     } finally {
       await engine.kill('SIGTERM');
       await reader.close();
     }
   }, 180_000);
+
+  it('loses nothing when killed while a big transaction is diffed by several sessions', async () => {
+    const engine = new EngineProcess(['--roles', 'capture', '--dir', project.dir], { ...ctx.env, PUSHCDC_HTTP_PORT: '0' });
+    const ready = /"msg":"streaming"/;
+    const reader = new QueueReader(ctx.names.primaryQueue);
+    await reader.start();
+    await engine.start(ready);
+    try {
+      await waitForCatchUp(ctx, reader);
+      const start = await results();
+      const offset = reader.messages.length;
+      const rand = prng(7);
+      // 60,000 roots: a notification far above 4 MiB, so the batch is shared among the diff sessions
+      // (one per core, at least two here). Killed at a random moment once two sessions are diffing:
+      // before any commit, or between the sessions' commits.
+      const bigTransactions = [
+        "INSERT INTO m_customer SELECT g, 'big ' || g, 'north', true, NULL FROM generate_series(20000, 79999) g",
+        "UPDATE m_customer SET name = name || '+' WHERE id >= 20000",
+        'DELETE FROM m_customer WHERE id >= 20000 AND id % 2 = 0',
+      ];
+      for (const sql of bigTransactions) {
+        await ctx.pool.query(sql);
+        await until(async () => {
+          const { rows } = await ctx.pool.query<{ n: string }>(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
+            [`pushcdc-diff-${ctx.names.slot}`],
+          );
+          return Number(rows[0]!.n) >= 2;
+        }, 'two diff sessions at work on one batch');
+        await new Promise((r) => setTimeout(r, Math.floor(rand() * 400)));
+        await engine.kill('SIGKILL');
+        await engine.start(ready);
+      }
+      await waitForCatchUp(ctx, reader, 120_000);
+      expectFoldsToEnd(reader.messages.slice(offset), start, await results(), 'after kills during shared batches');
+    } finally {
+      await engine.kill('SIGTERM');
+      await reader.close();
+    }
+  }, 240_000);
 
   it('SIGTERM drains and exits 0', async () => {
     const engine = new EngineProcess(['--roles', 'capture', '--dir', project.dir], { ...ctx.env, PUSHCDC_HTTP_PORT: '0' });
