@@ -43,6 +43,12 @@ export function printReport(options: BenchOptions, results: Row[], memory: Memor
     out();
     out('Ratios:');
     for (const size of options.sizes) for (const kind of ['single', 'join']) out(ratioLine(options, results, size, kind));
+    const flat = ['single', 'join'].map((kind) => flatnessLine(options, results, kind)).filter((line) => line !== null);
+    if (flat.length > 0) {
+      out();
+      out(`Flatness (changes/s at ${n(Math.max(...options.sizes))} rows ÷ at ${n(Math.min(...options.sizes))} rows; 1.00 = flat):`);
+      for (const line of flat) out(line);
+    }
   }
   if (memory.length > 0) {
     out();
@@ -88,6 +94,21 @@ function ratioLine(options: BenchOptions, results: Row[], size: number, kind: st
   if (pacedP99 !== null) parts.push(`p99 at ${options.pacedRate.toLocaleString('en-US')} changes/s: ${pacedP99.toFixed(0)} ms`);
   if (parts.length === 0) return `  ${kind.padEnd(6)} @ ${size.toLocaleString('en-US').padStart(9)}: (no runs to compare)`;
   return `  ${kind.padEnd(6)} @ ${size.toLocaleString('en-US').padStart(9)}: ${parts.join('; ')}`;
+}
+
+/** How a system's throughput holds up from the smallest table to the largest: the flat-cost target. */
+function flatnessLine(options: BenchOptions, results: Row[], kind: string): string | null {
+  const [small, large] = [Math.min(...options.sizes), Math.max(...options.sizes)];
+  if (small === large) return null;
+  const rate = (size: number, system: string) => {
+    const v = results.find((r) => r.rows === size && r.inquiry === kind && r.system === system)?.['changes/s'];
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null;
+  };
+  const parts = ['pushcdc live', 'pushcdc backlog', 'naive re-run'].flatMap((system) => {
+    const [a, b] = [rate(small, system), rate(large, system)];
+    return a !== null && b !== null ? [`${system.replace('pushcdc ', '')} ${(b / a).toFixed(2)}`] : [];
+  });
+  return parts.length > 0 ? `  ${kind.padEnd(6)}: ${parts.join('; ')}` : null;
 }
 
 function mib(kb: number): string {
