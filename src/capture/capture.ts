@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
 import type { InstanceNames } from '../config/env.ts';
 import { quoteIdent, type Pool } from '../db/pool.ts';
 import { DiffedRoots, diffInquiry, type DiffLimits } from '../diff/diff.ts';
 import type { InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
-import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import { ticksFromUnixMicros } from '../notification.ts';
 import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
 import { KeyAccumulator, type TouchedTable } from './accumulator.ts';
-import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, sharedBatchesTotal, streamPausesTotal, transactionsTotal } from './metrics.ts';
+import { DiffSessions } from './diff-sessions.ts';
+import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, streamPausesTotal, transactionsTotal } from './metrics.ts';
 import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
@@ -61,7 +61,7 @@ export interface CaptureLimits extends DiffLimits {
   maxNotificationBytes: number;
   /**
    * Sessions that diff one big batch at once, each its share of the roots, in transactions sharing
-   * the batch's snapshot (see shareBatch). 1: every batch is diffed in one session.
+   * the batch's snapshot (see DiffSessions). 1: every batch is diffed in one session.
    */
   diffSessions: number;
   /**
@@ -102,19 +102,14 @@ interface OpenTransaction {
 export class CaptureLoop {
   private readonly limits: CaptureLimits;
   private readonly stream: ReplicationStream;
+  private readonly sessions: DiffSessions;
+  /** The main diff session: it opens every batch (snapshot, table locks, barrier wait). */
   private readonly client: pg.Client;
-  /** The other diff sessions (diffSessions - 1), and the sessions diffing the batch in flight. */
-  private readonly helpers: pg.Client[];
-  private sessions: pg.Client[] = [];
-  /** Backend pids of the diff sessions, to end them if a stop abandons the batch in flight. */
-  private sessionPids: number[] = [];
   /** Diffs the batch in flight has run. */
   private batchDiffs = 0;
-  /** Per shareable inquiry: its state's rows, and about how many bytes a diffed root adds to a notification. */
-  private readonly stateSize = new Map<InquiryPlan, { rows: number; bytesPerRoot: number }>();
   /**
-   * Keys a batch's first early diff waits for: as many as make a shareable inquiry's notification
-   * bigger than sharedBatchBytes (at its state's row size), at least minKeysPerEarlyDiff. Set at start.
+   * Keys a batch's first early diff waits for, so a backlog can be shared: DiffSessions.keysToShare,
+   * at least minKeysPerEarlyDiff, at most maxKeysWaiting. Set at start.
    */
   private firstEarlyKeys: number;
   private readonly lockTables: string;
@@ -175,33 +170,27 @@ export class CaptureLoop {
         return `${quoteIdent(t.slice(0, dot))}.${quoteIdent(t.slice(dot + 1))}`;
       })
       .join(', ')} IN ACCESS SHARE MODE`;
-    const session = () => {
-      const client = new pg.Client({ connectionString: options.databaseUrl, application_name: `pushcdc-diff-${options.names.slot}` });
-      client.on('error', (err) => this.fail(err));
-      return client;
-    };
-    this.client = session();
-    this.helpers = Array.from({ length: Math.max(0, this.limits.diffSessions - 1) }, session);
+    this.sessions = new DiffSessions({
+      databaseUrl: options.databaseUrl,
+      slot: options.names.slot,
+      stateSchema: options.names.stateSchema,
+      count: this.limits.diffSessions,
+      lockTables: this.lockTables,
+      sharedBatchBytes: this.limits.minBytesPerSharedBatch ?? this.limits.maxNotificationBytes,
+      logger: options.logger,
+      onError: (err) => this.fail(err),
+    });
+    this.client = this.sessions.main;
   }
 
   /** Connects and starts streaming; resolves once the server streams. Failures later reach `done`. */
   async start(): Promise<void> {
-    await Promise.all([this.client, ...this.helpers].map((c) => c.connect()));
-    this.sessionPids = await Promise.all(
-      [this.client, ...this.helpers].map(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid),
-    );
-    // A big batch (a backlog, a large transaction) sorts and hashes thousands of rows: in memory, not on
-    // disk. JIT off: the planner's blind estimates for CTE joins cross jit_above_cost, and compiling
-    // costs 20-30 ms per statement, more than the key lookups it would speed up. random_page_cost
-    // 1.1: every per-batch query is key lookups into pages the buffer cache holds; at the default 4
-    // (a spinning disk) the planner seq-scans a million-row table for a few thousand keys (measured:
-    // a 20,000-change join diff 0.95 s → 0.75 s).
-    const settings = `SET work_mem = '64MB'; SET jit = off; SET random_page_cost = 1.1; ${CREATE_DIFF_ROWS_SQL}`;
-    await this.client.query(settings);
-    // A helper never waits for a lock for long: one queued behind a TRUNCATE that waits for this
-    // batch's own locks would wait forever (see shareBatch).
-    await Promise.all(this.helpers.map((h) => h.query(`${settings}; SET lock_timeout = '10s'`)));
-    if (this.helpers.length > 0) await this.loadStateSizes();
+    await this.sessions.connect(this.options.plans);
+    const keysToShare = this.sessions.keysToShare();
+    // Never more than the stream may hold back: the wait would otherwise stop the stream for good.
+    if (keysToShare !== null) {
+      this.firstEarlyKeys = Math.min(this.limits.maxKeysWaiting, Math.max(this.limits.minKeysPerEarlyDiff, keysToShare));
+    }
     // Replies never move the slot backwards: start from where it already is.
     const slot = await this.client.query<{ lsn: string | null }>(
       'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
@@ -212,33 +201,6 @@ export class CaptureLoop {
     await this.stream.start();
     this.loop = this.runBatches();
     this.pingTimer = setInterval(() => this.pingWhenIdle(), Math.max(1000, this.limits.idlePingMs / 2));
-  }
-
-  /**
-   * Per inquiry whose batches can be shared, from the state's statistics (its build ends with
-   * ANALYZE): its rows, and the bytes one diffed root adds to a notification (a row leaving and one
-   * entering, keys and commas included).
-   */
-  private async loadStateSizes(): Promise<void> {
-    for (const plan of this.options.plans) {
-      if (!plan.inquiry.rowsShowKeys) continue;
-      const { rows } = await this.client.query<{ rows: number; width: number | null }>(
-        `SELECT greatest(c.reltuples, 0)::float8 AS rows,
-                (SELECT avg_width FROM pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = '__row') AS width
-           FROM pg_class c WHERE c.oid = to_regclass($3)`,
-        [this.options.names.stateSchema, `state:${plan.inquiry.name}`, plan.stateTable],
-      );
-      this.stateSize.set(plan, { rows: rows[0]?.rows ?? 0, bytesPerRoot: 2 * ((rows[0]?.width ?? 100) + 24) });
-    }
-    const biggest = Math.max(0, ...[...this.stateSize.values()].map((size) => size.bytesPerRoot));
-    // Never more than the stream may hold back: the wait would otherwise stop the stream for good.
-    const shareable = Math.ceil(this.sharedBatchBytes / biggest) + 1;
-    if (biggest > 0) this.firstEarlyKeys = Math.min(this.limits.maxKeysWaiting, Math.max(this.limits.minKeysPerEarlyDiff, shareable));
-  }
-
-  /** Bytes a batch's notification is expected to exceed before the batch is shared. */
-  private get sharedBatchBytes(): number {
-    return this.limits.minBytesPerSharedBatch ?? this.limits.maxNotificationBytes;
   }
 
   /** Settles when the loop ends: resolves after `stop()`, rejects on a failure (restart from the slot). */
@@ -269,11 +231,7 @@ export class CaptureLoop {
         { ms: this.limits.stopTimeoutMs },
         'the batch in flight did not finish in time: it is abandoned and replayed from the slot at the next start',
       );
-      // Closing the socket is not enough: a backend waiting on a lock would not notice, and would keep
-      // its transaction (and its locks) open until the lock came.
-      await this.options.pool
-        .query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [this.sessionPids])
-        .catch((err: unknown) => this.options.logger.warn({ err }, 'ending the abandoned batch sessions'));
+      await this.sessions.terminate(this.options.pool).catch((err: unknown) => this.options.logger.warn({ err }, 'ending the abandoned batch sessions'));
     }
     await this.close();
     // An abandoned batch ends once its connections are gone.
@@ -284,7 +242,7 @@ export class CaptureLoop {
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.pingTimer = null;
     await this.stream.stop().catch((err: unknown) => this.options.logger.warn({ err }, 'closing the replication stream'));
-    await Promise.all([this.client, ...this.helpers].map((c) => c.end().catch(() => undefined)));
+    await this.sessions.close();
   }
 
   private fail(err: Error): void {
@@ -399,7 +357,7 @@ export class CaptureLoop {
       }
       const batch = this.pending;
       this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
-      this.sessions = [this.client];
+      this.sessions.startBatch();
       this.batchDiffs = 0;
       this.holdStream(false);
       this.current = batch;
@@ -417,11 +375,7 @@ export class CaptureLoop {
       const diffedAt = Date.now();
       const entries = rows > 0 ? await this.assemble(batch) : [];
       const assembledAt = Date.now();
-      // In session order, the order their outbox rows were inserted in: the relay sends by seq and never
-      // looks below one it has sent, so a row must not become visible after a higher one. Each session
-      // commits its roots' state with their notification parts; a crash between the commits leaves
-      // the WAL unacknowledged, and the replay finds the committed roots with nothing new.
-      for (const session of this.sessions) await session.query('COMMIT');
+      await this.sessions.commitBatch();
 
       // Everything before the barrier is done, except transactions held for the next batch.
       const held = this.pending.firstCommitLsn;
@@ -450,7 +404,7 @@ export class CaptureLoop {
       // Its keys were taken out of pending: this loop must never again call itself idle, or a
       // heartbeat would confirm the WAL past the lost batch (the next loop replays it from the slot).
       this.batchLost = true;
-      await Promise.all([this.client, ...this.sessions.slice(1)].map((c) => c.query('ROLLBACK').catch(() => undefined)));
+      await this.sessions.rollbackBatch();
       throw err;
     } finally {
       this.current = null;
@@ -550,66 +504,25 @@ export class CaptureLoop {
   private async diffKeys(touched: Map<string, TouchedTable>): Promise<number> {
     const affected = new Set<InquiryPlan>();
     for (const table of touched.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
-    // Only at the batch's first diff, before any session has written: afterwards a helper could meet
-    // a root this session rewrote (and cannot see), or wait on its row locks.
-    if (this.batchDiffs++ === 0 && this.helpers.length > 0) {
+    if (this.batchDiffs++ === 0) {
       const keys = [...touched.values()].reduce((n, t) => n + t.keys.size, 0);
-      const everything = [...touched.values()].some((t) => t.everything);
-      if (this.expectedBytes(affected, keys, everything) > this.sharedBatchBytes) await this.shareBatch();
+      await this.sessions.shareIfBig(affected, keys, [...touched.values()].some((t) => t.everything));
     }
     let rows = 0;
     for (const plan of affected) {
       const diffed = this.diffed.get(plan) ?? new DiffedRoots();
       this.diffed.set(plan, diffed);
       // An inquiry whose rows can cancel is diffed in one session, where its pairs meet.
-      const sessions = plan.inquiry.rowsShowKeys ? this.sessions : [this.client];
+      const sessions = plan.inquiry.rowsShowKeys ? this.sessions.inBatch : [this.client];
       rows += await diffInquiry(sessions, plan, touched, this.limits, diffed);
     }
     return rows;
   }
 
-  /**
-   * About how big the batch's notification will be, for the inquiries that can be shared: two rows
-   * per key (per state row, when every root is recomputed), at their state's average row size.
-   */
-  private expectedBytes(affected: Set<InquiryPlan>, keys: number, everything: boolean): number {
-    let bytes = 0;
-    for (const plan of affected) {
-      const size = this.stateSize.get(plan);
-      if (size) bytes = Math.max(bytes, (everything ? Math.max(keys, size.rows) : keys) * size.bytesPerRoot);
-    }
-    return bytes;
-  }
-
-  /**
-   * Opens the helpers' transactions in the batch's snapshot. They take the batch's table locks without
-   * waiting: a lock request queued behind a TRUNCATE, which itself waits for this batch's locks,
-   * would never be granted. Then the batch just stays in one session.
-   */
-  private async shareBatch(): Promise<void> {
-    const { rows } = await this.client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
-    try {
-      await Promise.all(
-        this.helpers.map(async (h) => {
-          await h.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-          await h.query(`SET TRANSACTION SNAPSHOT '${rows[0]!.id}'`);
-          await h.query(`${this.lockTables} NOWAIT`);
-        }),
-      );
-    } catch (err) {
-      await Promise.all(this.helpers.map((h) => h.query('ROLLBACK').catch(() => undefined)));
-      if ((err as { code?: string }).code !== '55P03') throw err;
-      this.options.logger.info('a table lock is awaited: this batch is diffed in one session');
-      return;
-    }
-    this.sessions = [this.client, ...this.helpers];
-    sharedBatchesTotal.inc();
-  }
-
   /** The batch's diff rows become outbox rows: one notification per changed inquiry (or its parts). */
   private assemble(batch: KeyAccumulator): Promise<AssembledNotification[]> {
     return assembleNotifications(
-      this.sessions,
+      this.sessions.inBatch,
       this.options.names.stateSchema,
       {
         companyJson: JSON.stringify(this.options.company),
