@@ -78,8 +78,9 @@ describe('a shared batch with a TRUNCATE queued behind its lock', () => {
     // The batch gets its lock first; the TRUNCATE now waits for the batch, and so would a helper.
     const sharedBefore = await shared();
     await blocker.query('ROLLBACK');
-    // At once: a helper that queued for its lock would wait out its 10 s lock_timeout first.
-    await reader.waitFor(() => reader.for('Items').length === 2, 5_000);
+    // Well within a helper's 10 s lock_timeout, which one that queued for its lock would wait out first
+    // (the margin is for a loaded CI machine; unloaded, the batch takes about 50 ms).
+    await reader.waitFor(() => reader.for('Items').length === 2, 8_000);
     expect(reader.for('Items')[1]!.notification.Inserted).toEqual([{ ID: 2, Note: 'alone' }]);
     expect(await shared()).toBe(sharedBefore);
     await truncated;
