@@ -12,6 +12,13 @@ export interface TouchedTable {
   everything: boolean;
 }
 
+/** Keys named in taken tables (see KeyAccumulator.takeKeys); a table to recompute entirely names none. */
+export function keysIn(touched: Map<string, TouchedTable>): number {
+  let n = 0;
+  for (const t of touched.values()) n += t.keys.size;
+  return n;
+}
+
 export class KeyAccumulator {
   readonly tables = new Map<string, TouchedTable>();
   readonly xids: number[] = [];

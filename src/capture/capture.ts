@@ -8,7 +8,7 @@ import type { InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
 import { ticksFromUnixMicros } from '../notification.ts';
 import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
-import { KeyAccumulator, type TouchedTable } from './accumulator.ts';
+import { KeyAccumulator, keysIn, type TouchedTable } from './accumulator.ts';
 import { DiffSessions } from './diff-sessions.ts';
 import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, streamPausesTotal, transactionsTotal } from './metrics.ts';
 import type { StreamEvent } from './changes.ts';
@@ -488,7 +488,7 @@ export class CaptureLoop {
         this.holdStream(false);
         const started = Date.now();
         rows += await this.diffKeys(keys);
-        this.options.logger.debug({ keys: [...keys.values()].reduce((n, t) => n + t.keys.size, 0), ms: Date.now() - started }, 'early diff');
+        this.options.logger.debug({ keys: keysIn(keys), ms: Date.now() - started }, 'early diff');
         continue;
       }
       await Promise.race([settled, new Promise<void>((resolve) => (this.batchGrew = resolve))]);
@@ -504,10 +504,7 @@ export class CaptureLoop {
   private async diffKeys(touched: Map<string, TouchedTable>): Promise<number> {
     const affected = new Set<InquiryPlan>();
     for (const table of touched.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
-    if (this.batchDiffs++ === 0) {
-      const keys = [...touched.values()].reduce((n, t) => n + t.keys.size, 0);
-      await this.sessions.shareIfBig(affected, keys, [...touched.values()].some((t) => t.everything));
-    }
+    if (this.batchDiffs++ === 0) await this.sessions.shareIfBig(affected, touched);
     let rows = 0;
     for (const plan of affected) {
       const diffed = this.diffed.get(plan) ?? new DiffedRoots();

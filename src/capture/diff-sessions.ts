@@ -3,6 +3,7 @@ import type { Pool } from '../db/pool.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import type { InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
+import { keysIn, type TouchedTable } from './accumulator.ts';
 import { sharedBatchesTotal } from './metrics.ts';
 
 export interface DiffSessionsOptions {
@@ -102,15 +103,17 @@ export class DiffSessions {
    * batch's first diff, before any session has written: afterwards a helper could meet a root the
    * main session rewrote (and cannot see), or wait on its row locks.
    */
-  async shareIfBig(affected: Set<InquiryPlan>, keys: number, everything: boolean): Promise<void> {
-    if (this.helpers.length > 0 && this.expectedBytes(affected, keys, everything) > this.options.sharedBatchBytes) await this.share();
+  async shareIfBig(affected: Set<InquiryPlan>, touched: Map<string, TouchedTable>): Promise<void> {
+    if (this.helpers.length > 0 && this.expectedBytes(affected, touched) > this.options.sharedBatchBytes) await this.share();
   }
 
   /**
    * About how big the batch's notification will be, for the inquiries that can be shared: two rows
    * per key (per state row, when every root is recomputed), at their state's average row size.
    */
-  private expectedBytes(affected: Set<InquiryPlan>, keys: number, everything: boolean): number {
+  private expectedBytes(affected: Set<InquiryPlan>, touched: Map<string, TouchedTable>): number {
+    const keys = keysIn(touched);
+    const everything = [...touched.values()].some((t) => t.everything);
     let bytes = 0;
     for (const plan of affected) {
       const size = this.stateSize.get(plan);

@@ -62,20 +62,39 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30
   }
 }
 
+const READY = /"msg":"streaming"/;
+const newEngine = () => new EngineProcess(['--roles', 'capture', '--dir', project.dir], { ...ctx.env, PUSHCDC_HTTP_PORT: '0' });
+
+async function killAndRestart(engine: EngineProcess): Promise<void> {
+  await engine.kill('SIGKILL');
+  await engine.start(READY);
+}
+
+/**
+ * Runs `body` against the engine (capture only) once it has caught up: with the results then, and
+ * where the reader's messages from then on start. Stops the engine and the reader after.
+ */
+async function withCaughtUpEngine(
+  body: (run: { engine: EngineProcess; reader: QueueReader; start: Map<string, string[]>; offset: number }) => Promise<void>,
+): Promise<void> {
+  const engine = newEngine();
+  const reader = new QueueReader(ctx.names.primaryQueue);
+  await reader.start();
+  await engine.start(READY);
+  try {
+    await waitForCatchUp(ctx, reader);
+    await body({ engine, reader, start: await results(), offset: reader.messages.length });
+  } finally {
+    await engine.kill('SIGTERM');
+    await reader.close();
+  }
+}
+
 describe('kill -9 during a workload', () => {
   it('loses nothing; repeats carry the same Id and body', async () => {
     const rand = prng(42);
     for (let i = 0; i < 80; i++) await ctx.pool.query(randomStatement(rand));
-    const engine = new EngineProcess(['--roles', 'capture', '--dir', project.dir], { ...ctx.env, PUSHCDC_HTTP_PORT: '0' });
-    const ready = /"msg":"streaming"/;
-    const reader = new QueueReader(ctx.names.primaryQueue);
-    await reader.start();
-    await engine.start(ready);
-    try {
-      await waitForCatchUp(ctx, reader);
-      const start = await results();
-      const offset = reader.messages.length;
-
+    await withCaughtUpEngine(async ({ engine, reader, start, offset }) => {
       // The workload runs until three kills happened, then a little longer: however slow the machine.
       let kills = 0;
       let afterLastKill = 0;
@@ -96,31 +115,19 @@ describe('kill -9 during a workload', () => {
       })();
       while (kills < 3) {
         await new Promise((r) => setTimeout(r, 400 + Math.floor(rand() * 600)));
-        await engine.kill('SIGKILL');
+        await killAndRestart(engine);
         kills++;
-        await engine.start(ready);
       }
       await workload;
       await waitForCatchUp(ctx, reader);
       const end = await results();
 
       expectFoldsToEnd(reader.messages.slice(offset), start, end, `after ${kills} kills`);
-    } finally {
-      await engine.kill('SIGTERM');
-      await reader.close();
-    }
+    });
   }, 180_000);
 
   it('loses nothing when killed while a big transaction is diffed by several sessions', async () => {
-    const engine = new EngineProcess(['--roles', 'capture', '--dir', project.dir], { ...ctx.env, PUSHCDC_HTTP_PORT: '0' });
-    const ready = /"msg":"streaming"/;
-    const reader = new QueueReader(ctx.names.primaryQueue);
-    await reader.start();
-    await engine.start(ready);
-    try {
-      await waitForCatchUp(ctx, reader);
-      const start = await results();
-      const offset = reader.messages.length;
+    await withCaughtUpEngine(async ({ engine, reader, start, offset }) => {
       const rand = prng(7);
       // 60,000 roots: a notification far above 4 MiB, so the batch is shared among the diff sessions
       // (one per core, at least two here). Killed at a random moment once two sessions are diffing:
@@ -140,20 +147,16 @@ describe('kill -9 during a workload', () => {
           return Number(rows[0]!.n) >= 2;
         }, 'two diff sessions at work on one batch');
         await new Promise((r) => setTimeout(r, Math.floor(rand() * 400)));
-        await engine.kill('SIGKILL');
-        await engine.start(ready);
+        await killAndRestart(engine);
       }
       await waitForCatchUp(ctx, reader, 120_000);
       expectFoldsToEnd(reader.messages.slice(offset), start, await results(), 'after kills during shared batches');
-    } finally {
-      await engine.kill('SIGTERM');
-      await reader.close();
-    }
+    });
   }, 240_000);
 
   it('SIGTERM drains and exits 0', async () => {
-    const engine = new EngineProcess(['--roles', 'capture', '--dir', project.dir], { ...ctx.env, PUSHCDC_HTTP_PORT: '0' });
-    await engine.start(/"msg":"streaming"/);
+    const engine = newEngine();
+    await engine.start(READY);
     await ctx.pool.query(`INSERT INTO m_customer VALUES (900, 'term', 'north', true, NULL)`);
     expect(await engine.kill('SIGTERM')).toBe(0);
     expect(engine.stderr).toMatch(/"msg":"stopping: draining the roles"/);
