@@ -30,11 +30,12 @@ export function measured(label: string, kind: string, size: number, changes: num
   };
 }
 
-export function printReport(options: BenchOptions, results: Row[], memory: MemoryResult[], notes: string[]): void {
+export function printReport(options: BenchOptions, server: string, results: Row[], memory: MemoryResult[], notes: string[]): void {
   const out = (text = '') => process.stdout.write(`${text}\n`);
   const n = (v: number) => v.toLocaleString('en-US');
   out();
   out(`pushcdc bench on this machine (${cpus().length} cores), runs: ${[...options.parts].join(', ')}`);
+  out(server);
   if (results.length > 0) {
     const paced = options.parts.has('paced') ? ` (paced: ${n(options.pacedRate)} changes/s for ${n(options.pacedSeconds)} s)` : '';
     out(`${n(options.changes)} row changes per run${paced}, transactions of ${options.txSize} rows from ${options.connections} connections`);

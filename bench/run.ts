@@ -11,6 +11,7 @@ import { parseOptions, type Part } from './options.ts';
 import { printReport, type Row } from './report.ts';
 import { runKind } from './runs.ts';
 import { loadTables, type InquiryKind } from './schema.ts';
+import { describeServer } from './server.ts';
 
 /**
  * `npm run bench`: for each root-table size and inquiry shape, the same workload measured several
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
   const results: Row[] = [];
   const memory: MemoryResult[] = [];
   const notes: string[] = [];
+  const server = await describeServer(pool);
   try {
     for (const size of options.sizes) {
       const loadStarted = performance.now();
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
     await withAdmin(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
   }
-  printReport(options, results, memory, notes);
+  printReport(options, server, results, memory, notes);
 }
 
 await main();

@@ -60,8 +60,11 @@ export class DiffSessions {
     // costs 20-30 ms per statement, more than the key lookups it would speed up. random_page_cost
     // 1.1: every per-batch query is key lookups into pages the buffer cache holds; at the default 4
     // (a spinning disk) the planner seq-scans a million-row table for a few thousand keys (measured:
-    // a 20,000-change join diff 0.95 s → 0.75 s).
-    const settings = `SET work_mem = '64MB'; SET jit = off; SET random_page_cost = 1.1; ${CREATE_DIFF_ROWS_SQL}`;
+    // a 20,000-change join diff 0.95 s → 0.75 s). No parallel workers: the root lookups through a
+    // joined table's keys got a Gather of two, each a fresh process that starts and first maps the
+    // buffer cache for a few thousand key lookups; a big batch already runs in several sessions, one
+    // per core (measured: 10,000 order and line keys, 215-307 ms → 146-190 ms in one process).
+    const settings = `SET work_mem = '64MB'; SET jit = off; SET random_page_cost = 1.1; SET max_parallel_workers_per_gather = 0; ${CREATE_DIFF_ROWS_SQL}`;
     await this.main.query(settings);
     // A helper never waits for a lock for long: one queued behind a TRUNCATE that waits for this
     // batch's own locks would wait forever (see share).
