@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { Pool } from '../db/pool.ts';
+import { prepared } from '../db/statements.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
-import type { InquiryPlan } from '../diff/plan.ts';
+import { diffSql, rootKeysSql, type InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
 import { keysIn, type TouchedTable } from './accumulator.ts';
 import { sharedBatchesTotal } from './metrics.ts';
@@ -70,6 +71,36 @@ export class DiffSessions {
     // batch's own locks would wait forever (see share).
     await Promise.all(this.helpers.map((h) => h.query(`${settings}; SET lock_timeout = '10s'`)));
     if (this.helpers.length > 0) await this.loadStateSizes(plans);
+    await this.prepareStatements(plans);
+  }
+
+  /**
+   * Runs every diff statement once, on no keys, in a transaction rolled back. A new backend loads the
+   * catalog entries of the views, tables and functions a statement reads, and PostgreSQL parses and
+   * plans it, when the statement first runs: done here, the first batch after a start — a backlog —
+   * does not pay for it (measured, a 20,000-change join backlog at a million rows: the first diff
+   * 286-322 → 274-288 ms, the batch 540-611 → 513-524 ms). A few milliseconds per inquiry.
+   */
+  private async prepareStatements(plans: InquiryPlan[]): Promise<void> {
+    const count = this.all.length;
+    await Promise.all(
+      this.all.map(async (session, share) => {
+        await session.query('BEGIN');
+        try {
+          for (const plan of plans) {
+            const noRoots = plan.rootHidden.map(() => []);
+            if (session === this.main) await session.query(prepared(diffSql(plan, 'roots'), noRoots));
+            if (count > 1 && plan.inquiry.rowsShowKeys) await session.query(prepared(diffSql(plan, 'roots', count), [...noRoots, share]));
+            // The lookup of a batch that touched every joined table (diffInquiry lists them in this order).
+            const rootAlias = plan.inquiry.tables[0]!.alias;
+            const joined = [...plan.aliasesByTable.values()].flat().filter((a) => a.alias !== rootAlias);
+            if (joined.length > 0) await session.query(prepared(rootKeysSql(plan, joined), joined.flatMap((a) => a.hidden.map(() => []))));
+          }
+        } finally {
+          await session.query('ROLLBACK');
+        }
+      }),
+    );
   }
 
   /**
