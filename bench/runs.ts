@@ -8,10 +8,10 @@ import { NaivePoller } from './naive.ts';
 import type { BenchOptions } from './options.ts';
 import { runPaced } from './paced.ts';
 import { settleRestartPoint, startPushcdc, watchFirstSend, type RunningPushcdc } from './pushcdc.ts';
-import { measured, type Row } from './report.ts';
+import { BACKLOG, BACKLOG_SAME_ROWS, measured, type Row } from './report.ts';
 import { INQUIRIES, type InquiryKind } from './schema.ts';
 import { DeliveryTracker, percentile } from './stats.ts';
-import { runWorkload, type WorkloadResult, type WorkloadSpec } from './workload.ts';
+import { runWorkload, sampleIds, type WorkloadResult, type WorkloadSpec } from './workload.ts';
 
 /**
  * The runs of one inquiry at one table size, those `--only` selected: the decode ceiling, pushcdc
@@ -60,7 +60,7 @@ function medianNote(what: string, size: number, rates: number[]): string {
  */
 const DECODE_SAMPLES = 5;
 /** Backlog catch-ups per run (each its own workload, written while pushcdc is stopped); the median counts. */
-const BACKLOG_SAMPLES = 3;
+const BACKLOG_SAMPLES = 5;
 
 async function decodeRun(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput): Promise<void> {
   process.stderr.write(`${spec.kind} @ ${spec.rows}: decode ceiling… `);
@@ -92,6 +92,9 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
   let pushcdc: RunningPushcdc | null = null;
   try {
     pushcdc = await startPushcdc(options);
+    if (!(await settleRestartPoint(ctx.pool, instanceNames(options.instance).slot))) {
+      out.notes.push(`pushcdc ${kind} @ ${size.toLocaleString('en-US')}: the slot's restart point did not settle; the first restart re-decodes the state build's WAL`);
+    }
     out.notes.push(
       `pushcdc ${kind} @ ${size.toLocaleString('en-US')}: starting state built and streaming in ${(pushcdc.startMs / 1000).toFixed(1)} s, ` +
         `then ${(pushcdc.catchUpMs / 1000).toFixed(1)} s until the slot had decoded past the build's WAL`,
@@ -110,17 +113,15 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
       await waitDelivered(tracker, work.commits.size, 120_000);
       out.rows.push(measured('pushcdc paced', kind, size, Math.round(paced.rate * paced.seconds), tracker, work));
     }
-    if (parts.has('backlog')) {
-      // Backlog: the same workload written while pushcdc is stopped, then caught up (as the decode
-      // ceiling). Three times, the median counts: one catch-up of 20,000 changes lasts under a second.
+    // Backlog: the same workload written while pushcdc is stopped, then caught up (as the decode
+    // ceiling). Five times, the median counts: one catch-up of 20,000 changes lasts under a second.
+    const backlog = async (label: string, backlogSpec: WorkloadSpec) => {
       const samples: Row[] = [];
       for (let i = 0; i < BACKLOG_SAMPLES; i++) {
-        const settled = await settleRestartPoint(ctx.pool, instanceNames(options.instance).slot);
-        if (!settled) out.notes.push(`pushcdc ${kind} @ ${size.toLocaleString('en-US')}: the slot's restart point did not settle; the backlog run re-decodes older WAL too`);
-        await pushcdc.stop();
+        await pushcdc?.stop();
         pushcdc = null;
         tracker = new DeliveryTracker(() => work);
-        work = await runWorkload(ctx.pool, spec);
+        work = await runWorkload(ctx.pool, backlogSpec);
         const firstSend = watchFirstSend(ctx.pool, instanceNames(options.instance).slot);
         pushcdc = await startPushcdc(options);
         await waitDelivered(tracker, work.commits.size, 300_000);
@@ -128,14 +129,21 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
         // walsender finding its place are reported above, not counted here).
         const sentAt = await firstSend.stop();
         if (sentAt === undefined) out.notes.push(`pushcdc ${kind} @ ${size.toLocaleString('en-US')}: did not see the walsender start; backlog not timed`);
-        else samples.push(measured('pushcdc backlog', kind, size, spec.changes, tracker, work, sentAt));
+        else samples.push(measured(label, kind, size, backlogSpec.changes, tracker, work, sentAt));
       }
       if (samples.length > 0) {
         const rates = samples.map((row) => Number(row['changes/s']));
         const median = percentile(rates, 50);
         out.rows.push(samples[rates.indexOf(median)]!);
-        out.notes.push(medianNote(`pushcdc backlog ${kind}`, size, rates));
+        out.notes.push(medianNote(`${label} ${kind}`, size, rates));
       }
+    };
+    if (parts.has('backlog')) {
+      await backlog(BACKLOG, spec);
+      // The flatness comparison: changes drawn from as many rows as the smallest table has, spread
+      // over this table. At the smallest size that is the backlog run above.
+      const smallest = Math.min(...ctx.options.sizes);
+      if (size > smallest) await backlog(BACKLOG_SAME_ROWS, { ...spec, ids: sampleIds(size, smallest) });
     }
   } finally {
     // Also after a failure: the instance's slot pins WAL until it is dropped.

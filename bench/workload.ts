@@ -12,6 +12,12 @@ export interface WorkloadSpec {
   changes: number;
   txSize: number;
   connections: number;
+  /**
+   * The ids the changes are drawn from (default: every row, 1…rows). The flatness comparison draws
+   * from the same number of rows at every table size, so repeats coalesce alike and only the table
+   * grows.
+   */
+  ids?: number[];
 }
 
 export interface WorkloadResult {
@@ -42,6 +48,8 @@ export async function runWorkload(
   const transactions = Math.ceil(spec.changes / spec.txSize);
   const commits = new Map<number, number>();
   let issued = 0;
+  const drawn = spec.ids;
+  const pick = drawn ? () => drawn[Math.floor(Math.random() * drawn.length)]! : () => 1 + Math.floor(Math.random() * spec.rows);
   const startedAt = performance.now();
   const writes = new Map<string, number[]>();
   const live: WorkloadResult = { startedAt, finishedAt: 0, commits, writes };
@@ -56,7 +64,7 @@ export async function runWorkload(
           const seq = nextSeq++;
           // The single-table inquiry reads customers only; the join workload rotates over all three.
           const table = spec.kind === 'single' ? TABLES[0]! : TABLES[n % 3]!;
-          const ids = Array.from({ length: spec.txSize }, () => 1 + Math.floor(Math.random() * spec.rows));
+          const ids = Array.from({ length: spec.txSize }, pick);
           await client.query('BEGIN');
           await client.query(`UPDATE ${table} SET seq = $1 WHERE id = ANY($2::int[])`, [seq, ids]);
           // Recorded before COMMIT (a reader may see the row before this continuation runs again) and
@@ -97,4 +105,12 @@ export function versionsOf(row: Record<string, unknown>): RowVersion[] {
     add('bench_line', row.line_id, row.l_seq);
   }
   return out;
+}
+
+/** `count` distinct ids of 1…rows, spread over the whole table. */
+export function sampleIds(rows: number, count: number): number[] {
+  if (count >= rows) return Array.from({ length: rows }, (_, i) => i + 1);
+  const chosen = new Set<number>();
+  while (chosen.size < count) chosen.add(1 + Math.floor(Math.random() * rows));
+  return [...chosen];
 }

@@ -61,7 +61,9 @@ export interface CaptureLimits extends DiffLimits {
   maxNotificationBytes: number;
   /**
    * Sessions that diff one big batch at once, each its share of the roots, in transactions sharing
-   * the batch's snapshot (see DiffSessions). 1: every batch is diffed in one session.
+   * the batch's snapshot (see DiffSessions); in a batch not big enough to be shared, the other
+   * sessions compare part of the roots of a diff of `minRootsPerAssistedDiff` or more, and the main
+   * session writes it all. 1: every batch is diffed in one session.
    */
   diffSessions: number;
   /**
@@ -83,6 +85,7 @@ export interface CaptureLimits extends DiffLimits {
 const DEFAULT_LIMITS: CaptureLimits = {
   maxKeysPerTable: 100_000,
   maxRootsPerDiff: 100_000,
+  minRootsPerAssistedDiff: 2_000,
   minKeysPerEarlyDiff: 5_000,
   maxKeysWaiting: 50_000,
   maxNotificationBytes: 4 * 1024 * 1024,
@@ -177,6 +180,7 @@ export class CaptureLoop {
       count: this.limits.diffSessions,
       lockTables: this.lockTables,
       sharedBatchBytes: this.limits.minBytesPerSharedBatch ?? this.limits.maxNotificationBytes,
+      minKeysToAssist: this.limits.minRootsPerAssistedDiff,
       logger: options.logger,
       onError: (err) => this.fail(err),
     });
@@ -505,13 +509,14 @@ export class CaptureLoop {
     const affected = new Set<InquiryPlan>();
     for (const table of touched.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
     if (this.batchDiffs++ === 0) await this.sessions.shareIfBig(affected, touched);
+    await this.sessions.assistIfBig(keysIn(touched));
     let rows = 0;
     for (const plan of affected) {
       const diffed = this.diffed.get(plan) ?? new DiffedRoots();
       this.diffed.set(plan, diffed);
       // An inquiry whose rows can cancel is diffed in one session, where its pairs meet.
       const sessions = plan.inquiry.rowsShowKeys ? this.sessions.inBatch : [this.client];
-      rows += await diffInquiry(sessions, plan, touched, this.limits, diffed);
+      rows += await diffInquiry(sessions, plan, touched, this.limits, diffed, this.sessions.assistants);
     }
     return rows;
   }

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Pool } from '../db/pool.ts';
 import { prepared } from '../db/statements.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
-import { diffSql, rootKeysSql, type InquiryPlan } from '../diff/plan.ts';
+import { applyComparedSql, comparedColumnCount, compareSql, diffSql, rootKeysSql, type InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
 import { keysIn, type TouchedTable } from './accumulator.ts';
 import { sharedBatchesTotal } from './metrics.ts';
@@ -17,6 +17,8 @@ export interface DiffSessionsOptions {
   lockTables: string;
   /** A batch whose notification is expected to be bigger than this is shared. */
   sharedBatchBytes: number;
+  /** A batch not shared gets the helpers' help from a diff of this many keys on (see assistIfBig). */
+  minKeysToAssist: number;
   logger: Logger;
   /** A session's connection failed. */
   onError(err: Error): void;
@@ -32,6 +34,11 @@ export class DiffSessions {
   private readonly helpers: pg.Client[];
   /** The sessions diffing the batch in flight: the main one, and the helpers once it is shared. */
   inBatch: pg.Client[];
+  /**
+   * Helpers reading for the main session in the batch in flight (see assistIfBig and diffInquiry);
+   * empty when the batch is shared or too small.
+   */
+  assistants: pg.Client[] = [];
   /** Backend pids, to end the sessions when a stop abandons the batch in flight. */
   private pids: number[] = [];
   /** Per shareable inquiry: its state's rows, and about how many bytes a diffed root adds to a notification. */
@@ -89,7 +96,10 @@ export class DiffSessions {
         try {
           for (const plan of plans) {
             const noRoots = plan.rootHidden.map(() => []);
-            if (session === this.main) await session.query(prepared(diffSql(plan, 'roots'), noRoots));
+            if (session === this.main) {
+              await session.query(prepared(diffSql(plan, 'roots'), noRoots));
+              if (count > 1) await session.query(prepared(applyComparedSql(plan), new Array(comparedColumnCount(plan)).fill(null)));
+            } else await session.query(prepared(compareSql(plan), noRoots));
             if (count > 1 && plan.inquiry.rowsShowKeys) await session.query(prepared(diffSql(plan, 'roots', count), [...noRoots, share]));
             // The lookup of a batch that touched every joined table (diffInquiry lists them in this order).
             const rootAlias = plan.inquiry.tables[0]!.alias;
@@ -130,6 +140,7 @@ export class DiffSessions {
   /** A new batch starts in the main session alone. */
   startBatch(): void {
     this.inBatch = [this.main];
+    this.assistants = [];
   }
 
   /**
@@ -157,11 +168,27 @@ export class DiffSessions {
   }
 
   /**
+   * Lets the helpers read for a batch the main session diffs alone (not shared: its notification is
+   * not that big) once it has at least `minKeysToAssist` keys to diff. They compare their part of
+   * the roots and the main session writes everything, so the batch still leaves as one notification.
+   */
+  async assistIfBig(keys: number): Promise<void> {
+    if (this.helpers.length === 0 || this.inBatch.length > 1 || this.assistants.length > 0 || keys < this.options.minKeysToAssist) return;
+    if (await this.joinSnapshot()) this.assistants = this.helpers;
+  }
+
+  private async share(): Promise<void> {
+    if (!(await this.joinSnapshot())) return;
+    this.inBatch = [this.main, ...this.helpers];
+    sharedBatchesTotal.inc();
+  }
+
+  /**
    * Opens the helpers' transactions in the batch's snapshot. They take the batch's table locks without
    * waiting: a lock request queued behind a TRUNCATE, which itself waits for this batch's locks,
-   * would never be granted. Then the batch just stays in one session.
+   * would never be granted. Then (false) the batch just stays in the main session alone.
    */
-  private async share(): Promise<void> {
+  private async joinSnapshot(): Promise<boolean> {
     const { rows } = await this.main.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
     try {
       await Promise.all(
@@ -171,14 +198,13 @@ export class DiffSessions {
           await h.query(`${this.options.lockTables} NOWAIT`);
         }),
       );
+      return true;
     } catch (err) {
       await Promise.all(this.helpers.map((h) => h.query('ROLLBACK').catch(() => undefined)));
       if ((err as { code?: string }).code !== '55P03') throw err;
       this.options.logger.info('a table lock is awaited: this batch is diffed in one session');
-      return;
+      return false;
     }
-    this.inBatch = [this.main, ...this.helpers];
-    sharedBatchesTotal.inc();
   }
 
   /**
@@ -189,10 +215,19 @@ export class DiffSessions {
    */
   async commitBatch(): Promise<void> {
     for (const session of this.inBatch) await session.query('COMMIT');
+    await this.endAssistance();
   }
 
   async rollbackBatch(): Promise<void> {
     await Promise.all(this.inBatch.map((c) => c.query('ROLLBACK').catch(() => undefined)));
+    await this.endAssistance().catch(() => undefined);
+  }
+
+  /** Assistants only read: their transactions end with nothing to keep (and release their locks). */
+  private async endAssistance(): Promise<void> {
+    const assistants = this.assistants;
+    this.assistants = [];
+    await Promise.all(assistants.map((c) => c.query('ROLLBACK')));
   }
 
   /**

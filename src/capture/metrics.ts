@@ -55,3 +55,9 @@ export const sharedBatchesTotal = new Counter({
   help: 'Batches diffed by several sessions at once, each its share of the roots (a backlog, a big transaction)',
   registers: [register],
 });
+
+export const assistedDiffsTotal = new Counter({
+  name: 'pushcdc_capture_assisted_diffs_total',
+  help: 'Diffs of one session helped by the other diff sessions, which compared part of the roots for it to write',
+  registers: [register],
+});

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { earlyDiffsTotal, rootsSkippedTotal, sharedBatchesTotal, streamPausesTotal } from '../../src/capture/metrics.ts';
+import { assistedDiffsTotal, earlyDiffsTotal, rootsSkippedTotal, sharedBatchesTotal, streamPausesTotal } from '../../src/capture/metrics.ts';
 import type { NotificationEnvelope } from '../../src/notification.ts';
 import type { CaptureLimits } from '../../src/capture/capture.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
@@ -107,7 +107,8 @@ function explainMismatch(name: string, folded: string[], expected: string[], not
 }
 
 /** `backlog`: the workload is written while capture is stopped, then caught up from the slot. */
-async function round(seedValue: number, transactions: number, limits?: Partial<CaptureLimits>, backlog = false): Promise<void> {
+/** Returns the round's notifications. */
+async function round(seedValue: number, transactions: number, limits?: Partial<CaptureLimits>, backlog = false): Promise<NotificationEnvelope[]> {
   const rand = prng(seedValue);
   await ctx.pool.query('TRUNCATE m_customer, m_order, m_line');
   await seed(rand);
@@ -152,6 +153,7 @@ async function round(seedValue: number, transactions: number, limits?: Partial<C
       const both = Inserted.map(canonicalRow).filter((row) => (leaving.get(row) ?? 0) > 0);
       expect(both, `seed ${seedValue}, ${Query}: rows in both Deleted and Inserted`).toEqual([]);
     }
+    return received;
   } finally {
     await capture.stop();
     await reader.close();
@@ -197,6 +199,21 @@ describe('folding notifications onto the start gives the final result', () => {
     const shared = await count(sharedBatchesTotal);
     await round(7, 500, { diffSessions: 2, minKeysPerEarlyDiff: 20, maxNotificationBytes: 2048 }, true);
     expect(await count(sharedBatchesTotal)).toBeGreaterThan(shared);
+  }, 120_000);
+
+  it('seed 10: 500 transactions, every diff of one session helped by two more that compare part of its roots, early diffs between', async () => {
+    const [assisted, shared] = [await count(assistedDiffsTotal), await count(sharedBatchesTotal)];
+    const received = await round(10, 500, { diffSessions: 3, minRootsPerAssistedDiff: 1, minKeysPerEarlyDiff: 3 });
+    expect(await count(assistedDiffsTotal)).toBeGreaterThan(assisted + 10);
+    // Helped, not shared: every batch still leaves as one notification per inquiry.
+    expect(await count(sharedBatchesTotal)).toBe(shared);
+    expect(received.filter((e) => 'Parts' in (e.notification.AdditionalInfo as object))).toEqual([]);
+  }, 120_000);
+
+  it('seed 11: a backlog caught up by one session and its assistant, in early diffs', async () => {
+    const assisted = await count(assistedDiffsTotal);
+    await round(11, 500, { diffSessions: 2, minRootsPerAssistedDiff: 2, minKeysPerEarlyDiff: 20 }, true);
+    expect(await count(assistedDiffsTotal)).toBeGreaterThan(assisted);
   }, 120_000);
 
   it('seed 8: the stream held back at every arrived key, early diffs only to release it, live and then a backlog', async () => {
