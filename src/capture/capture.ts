@@ -1,20 +1,21 @@
-import { randomUUID } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import type pg from 'pg';
 import type { InstanceNames } from '../config/env.ts';
 import { quoteIdent, type Pool } from '../db/pool.ts';
-import { DiffedRoots, diffInquiry, type DiffLimits } from '../diff/diff.ts';
+import { DiffedRoots, diffInquiry } from '../diff/diff.ts';
 import type { InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
 import { ticksFromUnixMicros } from '../notification.ts';
 import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
 import { KeyAccumulator, keysIn, type TouchedTable } from './accumulator.ts';
+import { BatchBarrier } from './barrier.ts';
 import { DiffSessions } from './diff-sessions.ts';
-import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, streamPausesTotal, transactionsTotal } from './metrics.ts';
+import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
+import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, transactionsTotal } from './metrics.ts';
 import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
 import { ReplicationStream, tableKey } from './stream.ts';
+import { StreamHold } from './stream-hold.ts';
 
 /**
  * The capture loop: WAL → batches → diffs → outbox, one snapshot per batch.
@@ -41,60 +42,6 @@ export interface CaptureOptions {
   onCommitted(): void;
   limits?: Partial<CaptureLimits>;
 }
-
-export interface CaptureLimits extends DiffLimits {
-  maxKeysPerTable: number;
-  /**
-   * While a batch waits for its barrier, this many arrived keys are diffed early (a backlog); the
-   * batch's first early diff waits for more when that could make it shared (see firstEarlyKeys).
-   */
-  minKeysPerEarlyDiff: number;
-  /**
-   * Committed keys not yet diffed beyond which the stream stops reading until a diff takes them, so a
-   * backlog neither fills memory nor overflows maxKeysPerTable into a full recompute.
-   */
-  maxKeysWaiting: number;
-  /**
-   * A bigger notification leaves in parts (see assembleNotifications): under RabbitMQ 4's 16 MiB
-   * default limit, and small enough that the relay holding one (text, buffer, frames) stays light.
-   */
-  maxNotificationBytes: number;
-  /**
-   * Sessions that diff one big batch at once, each its share of the roots, in transactions sharing
-   * the batch's snapshot (see DiffSessions); in a batch not big enough to be shared, the other
-   * sessions compare part of the roots of a diff of `minRootsPerAssistedDiff` or more, and the main
-   * session writes it all. 1: every batch is diffed in one session.
-   */
-  diffSessions: number;
-  /**
-   * A batch is shared once its notification is expected to be bigger than this (null: than
-   * maxNotificationBytes, so only a batch that leaves in parts anyway is shared; a shared batch
-   * leaves in parts, at least one per session).
-   */
-  minBytesPerSharedBatch: number | null;
-  barrierTimeoutMs: number;
-  idlePingMs: number;
-  /**
-   * How long `stop()` lets the batch in flight finish. Past it the batch is abandoned: its
-   * transaction rolls back with its connection and, its WAL unacknowledged, it is replayed at the next
-   * start. A stop must end even when a batch cannot (say, waiting on another session's table lock).
-   */
-  stopTimeoutMs: number;
-}
-
-const DEFAULT_LIMITS: CaptureLimits = {
-  maxKeysPerTable: 100_000,
-  maxRootsPerDiff: 100_000,
-  minRootsPerAssistedDiff: 2_000,
-  minKeysPerEarlyDiff: 5_000,
-  maxKeysWaiting: 50_000,
-  maxNotificationBytes: 4 * 1024 * 1024,
-  diffSessions: Math.min(4, availableParallelism()),
-  minBytesPerSharedBatch: null,
-  barrierTimeoutMs: 120_000,
-  idlePingMs: 10_000,
-  stopTimeoutMs: 30_000,
-};
 
 interface OpenTransaction {
   xid: number;
@@ -123,7 +70,8 @@ export class CaptureLoop {
   private current: KeyAccumulator | null = null;
   private snapshot: Snapshot | null = null;
   private openTx: OpenTransaction | null = null;
-  private barrier: { token: string; resolve(lsn: Lsn): void } | null = null;
+  private readonly hold: StreamHold;
+  private readonly barrier: BatchBarrier;
   private confirmed: Lsn = 0n;
   private batchRunning = false;
   /** A batch failed or was abandoned: its changes are only in the slot now (see isIdle). */
@@ -134,8 +82,6 @@ export class CaptureLoop {
   private batchGrew: (() => void) | null = null;
   /** Per inquiry, the roots the batch in flight has diffed (see DiffedRoots). */
   private diffed = new Map<InquiryPlan, DiffedRoots>();
-  private streamHeld = false;
-  private streamResumedAt = 0;
   private loop: Promise<void> | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private lastEventAt = Date.now();
@@ -167,6 +113,8 @@ export class CaptureLoop {
       (err) => this.fail(err),
       options.logger,
     );
+    this.hold = new StreamHold(this.stream);
+    this.barrier = new BatchBarrier(this.hold, this.limits.barrierTimeoutMs);
     this.lockTables = `LOCK TABLE ${[...keyColumns.keys()]
       .map((t) => {
         const dot = t.indexOf('.');
@@ -220,7 +168,7 @@ export class CaptureLoop {
     this.stopping = true;
     this.wakeLoop?.();
     // The batch in flight may be waiting for its barrier: it must be able to read it.
-    this.holdStream(false);
+    this.hold.set(false);
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
       (this.loop ?? Promise.resolve()).then(
@@ -253,7 +201,7 @@ export class CaptureLoop {
     if (this.failure || this.stopping) return;
     this.failure = err;
     this.options.logger.error({ err }, 'capture failed; it restarts from the slot');
-    this.barrier?.resolve(-1n);
+    this.barrier.abort();
     this.wakeLoop?.();
   }
 
@@ -276,11 +224,8 @@ export class CaptureLoop {
         this.commit(event.commitLsn, event.commitTimeMicros);
         return;
       case 'barrier':
-        if (this.barrier && event.token === this.barrier.token) {
-          // Sealed now, synchronously: later transactions in this same network chunk go to the next batch.
-          this.snapshot = null;
-          this.barrier.resolve(event.lsn);
-        }
+        // Sealed now, synchronously: later transactions in this same network chunk go to the next batch.
+        if (this.barrier.arrived(event.token, event.lsn)) this.snapshot = null;
         return;
       case 'heartbeat':
         if (this.isIdle()) void this.confirm(event.lsn);
@@ -308,7 +253,7 @@ export class CaptureLoop {
     // for its barrier (its early diffs take them), or pending keys once no batch waits for a barrier
     // (the next batch takes them). Pending keys never hold a barrier's own stream back.
     const waiting = joinsBatch ? this.current!.keyCount : this.current === null ? this.pending.keyCount : 0;
-    if (waiting >= this.limits.maxKeysWaiting) this.holdStream(true);
+    if (waiting >= this.limits.maxKeysWaiting) this.hold.set(true);
   }
 
   private isIdle(): boolean {
@@ -363,7 +308,7 @@ export class CaptureLoop {
       this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
       this.sessions.startBatch();
       this.batchDiffs = 0;
-      this.holdStream(false);
+      this.hold.set(false);
       this.current = batch;
       this.snapshot = snapshot;
       const barrier = this.awaitBarrier();
@@ -417,54 +362,20 @@ export class CaptureLoop {
       // A hold ends with the batch that could take the held keys: a commit may hold the stream just as
       // the barrier arrives (already read, behind the pause), and with nothing left pending no diff
       // would release it. What is pending starts the next batch at once, which holds again if need be.
-      this.holdStream(false);
+      this.hold.set(false);
     }
   }
 
-  /** Pauses or resumes reading the stream (backpressure), counting pauses. */
-  private holdStream(hold: boolean): void {
-    if (hold === this.streamHeld) return;
-    this.streamHeld = hold;
-    if (hold) {
-      streamPausesTotal.inc();
-      this.stream.pause();
-    } else {
-      this.streamResumedAt = Date.now();
-      this.stream.resume();
-    }
-  }
-
-  private async awaitBarrier(): Promise<Lsn> {
-    const token = randomUUID();
-    const arrived = new Promise<Lsn>((resolve, reject) => {
-      // Time the stream spent held back (an early diff taking long) does not count: the barrier
-      // cannot arrive while we are not reading.
-      const expire = () => {
-        if (this.streamHeld || Date.now() - this.streamResumedAt < this.limits.barrierTimeoutMs) {
-          timer = setTimeout(expire, this.limits.barrierTimeoutMs);
-          return;
-        }
-        reject(new Error(`the batch barrier did not come back through the slot within ${this.limits.barrierTimeoutMs} ms`));
-      };
-      let timer = setTimeout(expire, this.limits.barrierTimeoutMs);
-      this.barrier = {
-        token,
-        resolve: (lsn) => {
-          clearTimeout(timer);
-          resolve(lsn);
-        },
-      };
+  /**
+   * Non-transactional: in the WAL at once, after the snapshot was taken. PostgreSQL 15 does not flush
+   * such a message, and the walsender decodes only flushed WAL: the xid assigned in the same
+   * autocommit statement makes its commit flush the WAL, barrier included (pgoutput skips the empty
+   * transaction itself).
+   */
+  private awaitBarrier(): Promise<Lsn> {
+    return this.barrier.cross(async (token) => {
+      await this.options.pool.query('SELECT pg_logical_emit_message(false, $1, $2), pg_current_xact_id()', [this.options.names.slot, token]);
     });
-    // Non-transactional: in the WAL at once, after the snapshot was taken. PostgreSQL 15 does not
-    // flush such a message, and the walsender decodes only flushed WAL: the xid assigned in the same
-    // autocommit statement makes its commit flush the WAL, barrier included (pgoutput skips the
-    // empty transaction itself).
-    await this.options.pool.query('SELECT pg_logical_emit_message(false, $1, $2), pg_current_xact_id()', [this.options.names.slot, token]);
-    try {
-      return await arrived;
-    } finally {
-      this.barrier = null;
-    }
   }
 
   /**
@@ -486,10 +397,10 @@ export class CaptureLoop {
       // notification big enough to leave in parts anyway, so a backlog can be shared. A held stream
       // is always released by a diff: nothing else would bring the keys the wait is for.
       const wanted = this.batchDiffs === 0 ? this.firstEarlyKeys : this.limits.minKeysPerEarlyDiff;
-      if (batch.keyCount >= wanted || (this.streamHeld && batch.keyCount > 0)) {
+      if (batch.keyCount >= wanted || (this.hold.held && batch.keyCount > 0)) {
         earlyDiffsTotal.inc();
         const keys = batch.takeKeys();
-        this.holdStream(false);
+        this.hold.set(false);
         const started = Date.now();
         rows += await this.diffKeys(keys);
         this.options.logger.debug({ keys: keysIn(keys), ms: Date.now() - started }, 'early diff');

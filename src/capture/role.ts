@@ -2,7 +2,8 @@ import pg from 'pg';
 import type { EngineContext, RoleStarter, RunningRole } from '../engine/role.ts';
 import { recordEvent } from '../monitor/events.ts';
 import { OutboxRelay } from '../outbox/relay.ts';
-import { CaptureLoop, type CaptureLimits } from './capture.ts';
+import { CaptureLoop } from './capture.ts';
+import type { CaptureLimits } from './limits.ts';
 import { prepareCapture } from './prepare.ts';
 import { slotHealth } from './publication.ts';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assistedDiffsTotal, earlyDiffsTotal, rootsSkippedTotal, sharedBatchesTotal, streamPausesTotal } from '../../src/capture/metrics.ts';
 import type { NotificationEnvelope } from '../../src/notification.ts';
-import type { CaptureLimits } from '../../src/capture/capture.ts';
+import type { CaptureLimits } from '../../src/capture/limits.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { useTestContext } from '../support/isolation.ts';
 import { QueueReader } from '../support/queue-reader.ts';

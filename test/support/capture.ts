@@ -1,7 +1,7 @@
 import { connectBroker } from '../../src/broker/connect.ts';
 import type { Broker } from '../../src/broker/broker.ts';
 import { captureRole, type RunningCapture as CaptureHandle } from '../../src/capture/role.ts';
-import type { CaptureLimits } from '../../src/capture/capture.ts';
+import type { CaptureLimits } from '../../src/capture/limits.ts';
 import { loadEnv } from '../../src/config/env.ts';
 import { loadInquiriesOrThrow } from '../../src/inquiry/load.ts';
 import { rootLogger } from '../../src/log.ts';

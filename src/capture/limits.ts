@@ -1,0 +1,57 @@
+import { availableParallelism } from 'node:os';
+import type { DiffLimits } from '../diff/diff.ts';
+
+/** How capture sizes its batches and diffs; every field can be set for a capture (tests make them tiny). */
+export interface CaptureLimits extends DiffLimits {
+  maxKeysPerTable: number;
+  /**
+   * While a batch waits for its barrier, this many arrived keys are diffed early (a backlog); the
+   * batch's first early diff waits for more when that could make it shared (see firstEarlyKeys).
+   */
+  minKeysPerEarlyDiff: number;
+  /**
+   * Committed keys not yet diffed beyond which the stream stops reading until a diff takes them, so a
+   * backlog neither fills memory nor overflows maxKeysPerTable into a full recompute.
+   */
+  maxKeysWaiting: number;
+  /**
+   * A bigger notification leaves in parts (see assembleNotifications): under RabbitMQ 4's 16 MiB
+   * default limit, and small enough that the relay holding one (text, buffer, frames) stays light.
+   */
+  maxNotificationBytes: number;
+  /**
+   * Sessions that diff one big batch at once, each its share of the roots, in transactions sharing
+   * the batch's snapshot (see DiffSessions); in a batch not big enough to be shared, the other
+   * sessions compare part of the roots of a diff of `minRootsPerAssistedDiff` or more, and the main
+   * session writes it all. 1: every batch is diffed in one session.
+   */
+  diffSessions: number;
+  /**
+   * A batch is shared once its notification is expected to be bigger than this (null: than
+   * maxNotificationBytes, so only a batch that leaves in parts anyway is shared; a shared batch
+   * leaves in parts, at least one per session).
+   */
+  minBytesPerSharedBatch: number | null;
+  barrierTimeoutMs: number;
+  idlePingMs: number;
+  /**
+   * How long `stop()` lets the batch in flight finish. Past it the batch is abandoned: its
+   * transaction rolls back with its connection and, its WAL unacknowledged, it is replayed at the next
+   * start. A stop must end even when a batch cannot (say, waiting on another session's table lock).
+   */
+  stopTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: CaptureLimits = {
+  maxKeysPerTable: 100_000,
+  maxRootsPerDiff: 100_000,
+  minRootsPerAssistedDiff: 2_000,
+  minKeysPerEarlyDiff: 5_000,
+  maxKeysWaiting: 50_000,
+  maxNotificationBytes: 4 * 1024 * 1024,
+  diffSessions: Math.min(4, availableParallelism()),
+  minBytesPerSharedBatch: null,
+  barrierTimeoutMs: 120_000,
+  idlePingMs: 10_000,
+  stopTimeoutMs: 30_000,
+};
