@@ -39,6 +39,8 @@ export class DiffSessions {
    * empty when the batch is shared or too small.
    */
   assistants: pg.Client[] = [];
+  /** The helpers could not join the batch in flight (a lock is awaited): not asked again. */
+  private assistRefused = false;
   /** Backend pids, to end the sessions when a stop abandons the batch in flight. */
   private pids: number[] = [];
   /** Per shareable inquiry: its state's rows, and about how many bytes a diffed root adds to a notification. */
@@ -141,6 +143,7 @@ export class DiffSessions {
   startBatch(): void {
     this.inBatch = [this.main];
     this.assistants = [];
+    this.assistRefused = false;
   }
 
   /**
@@ -173,8 +176,10 @@ export class DiffSessions {
    * the roots and the main session writes everything, so the batch still leaves as one notification.
    */
   async assistIfBig(keys: number): Promise<void> {
-    if (this.helpers.length === 0 || this.inBatch.length > 1 || this.assistants.length > 0 || keys < this.options.minKeysToAssist) return;
+    if (this.helpers.length === 0 || this.inBatch.length > 1 || this.assistants.length > 0 || this.assistRefused) return;
+    if (keys < this.options.minKeysToAssist) return;
     if (await this.joinSnapshot()) this.assistants = this.helpers;
+    else this.assistRefused = true;
   }
 
   private async share(): Promise<void> {
