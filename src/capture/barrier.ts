@@ -17,6 +17,7 @@ export class BatchBarrier {
   /** Writes a barrier with `emit` and resolves with its LSN once the stream brought it back. */
   async cross(emit: (token: string) => Promise<void>): Promise<Lsn> {
     const token = randomUUID();
+    let timer: NodeJS.Timeout | undefined;
     const arrived = new Promise<Lsn>((resolve, reject) => {
       // Time the stream spent held back (an early diff taking long) does not count: the barrier
       // cannot arrive while we are not reading.
@@ -27,19 +28,15 @@ export class BatchBarrier {
         }
         reject(new Error(`the batch barrier did not come back through the slot within ${this.timeoutMs} ms`));
       };
-      let timer = setTimeout(expire, this.timeoutMs);
-      this.waiting = {
-        token,
-        resolve: (lsn) => {
-          clearTimeout(timer);
-          resolve(lsn);
-        },
-      };
+      timer = setTimeout(expire, this.timeoutMs);
+      this.waiting = { token, resolve };
     });
-    await emit(token);
     try {
+      await emit(token);
       return await arrived;
     } finally {
+      // Also when the barrier could not be written: no timer left to reject a wait nobody awaits.
+      clearTimeout(timer);
       this.waiting = null;
     }
   }

@@ -241,7 +241,7 @@ SELECT ${quoteLiteral(plan.inquiry.name)}, 'I', json_build_array(${from('f').map
  * types; of the identities only whether they are there matters to the writes.
  */
 function comparedColumns(plan: InquiryPlan): { name: string; type: string; value: string }[] {
-  const keys = (p: string) => plan.hidden.map((h) => ({ name: q(`${p}_${h.name}`), type: h.type, value: q(`${p}_${h.name}`) }));
+  const keys = (p: string) => sideColumns(plan, p).map((name, i) => ({ name, type: plan.hidden[i]!.type, value: name }));
   return [
     { name: 'has_f', type: 'boolean', value: 'f_id IS NOT NULL' },
     { name: 'has_s', type: 'boolean', value: 's_id IS NOT NULL' },
@@ -279,7 +279,7 @@ export function applyComparedSql(plan: InquiryPlan): string {
   const columns = comparedColumns(plan);
   return `WITH cmp AS MATERIALIZED (
   SELECT CASE WHEN has_f THEN '' END AS f_id, CASE WHEN has_s THEN '' END AS s_id,
-         ${columns.slice(2).map((c) => c.name).join(', ')}
+         ${columns.filter((c) => !c.name.startsWith('has_')).map((c) => c.name).join(', ')}
     FROM unnest(${columns.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')})
       AS c(${columns.map((c) => c.name).join(', ')})
 ), ${writeCtes(plan)}`;
