@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { TouchedTable } from '../capture/accumulator.ts';
-import { prepared } from '../db/statements.ts';
+import { keyedStatement } from '../db/statements.ts';
 import { assistedDiffsTotal } from '../capture/metrics.ts';
 import { applyComparedSql, compareSql, diffSql, rootKeysSql, type InquiryPlan } from './plan.ts';
 
@@ -90,7 +90,8 @@ export async function diffInquiry(
         const slice = lookups.map((l) => ({ ...l, keys: l.keys.filter((_, i) => i % lookupSessions.length === n) }));
         if (slice.every((l) => l.keys.length === 0)) return [];
         const values = slice.flatMap((l) => l.hidden.map((_, i) => l.keys.map((k) => k[i]!)));
-        return (await session.query<Record<string, string>>(prepared(rootKeysSql(plan, slice), values))).rows;
+        const keys = slice.reduce((n, l) => n + l.keys.length, 0);
+        return (await session.query<Record<string, string>>(keyedStatement(rootKeysSql(plan, slice), values, keys))).rows;
       }),
     );
     for (const r of found.flat()) addRoot(plan.rootHidden.map((_, i) => r[`r${i}`]!));
@@ -108,7 +109,7 @@ export async function diffInquiry(
   // Sessions diff their shares of the roots at once; one session takes them all.
   const sql = diffSql(plan, mode, sessions.length);
   const results = await Promise.all(
-    sessions.map((session, share) => session.query(prepared(sql, sessions.length > 1 ? [...values, share] : values))),
+    sessions.map((session, share) => session.query(keyedStatement(sql, sessions.length > 1 ? [...values, share] : values, mode === 'all' ? 0 : roots.size))),
   );
   if (mode === 'all') diffed.everything = true;
   else for (const key of roots.keys()) diffed.add(key);
@@ -133,12 +134,12 @@ async function assistedDiff(main: Queryable, assistants: Queryable[], plan: Inqu
   const rest = roots.slice(own);
   const columns = (part: string[][]) => plan.rootHidden.map((_, i) => part.map((r) => r[i]!));
   const [mine, ...compared] = await Promise.all([
-    main.query(prepared(diffSql(plan, 'roots'), columns(roots.slice(0, own)))),
-    ...assistants.map((a, n) => a.query<unknown[]>({ ...prepared(compareSql(plan), columns(rest.slice(n * per, (n + 1) * per))), rowMode: 'array' })),
+    main.query(keyedStatement(diffSql(plan, 'roots'), columns(roots.slice(0, own)), own)),
+    ...assistants.map((a, n) => a.query<unknown[]>({ ...keyedStatement(compareSql(plan), columns(rest.slice(n * per, (n + 1) * per)), per), rowMode: 'array' })),
   ]);
   let rows = mine.rowCount ?? 0;
   // Buffers (bytea) go back as binary parameters: PostgreSQL reads the arrays as they were sent.
-  for (const result of compared) rows += (await main.query(prepared(applyComparedSql(plan), result.rows[0]!))).rowCount ?? 0;
+  for (const result of compared) rows += (await main.query(keyedStatement(applyComparedSql(plan), result.rows[0]!, per))).rowCount ?? 0;
   assistedDiffsTotal.inc();
   return rows;
 }

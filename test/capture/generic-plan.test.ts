@@ -1,0 +1,90 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TouchedTable } from '../../src/capture/accumulator.ts';
+import { inTransaction } from '../../src/db/pool.ts';
+import { MAX_KEYS_PER_GENERIC_PLAN } from '../../src/db/statements.ts';
+import { CREATE_DIFF_ROWS_SQL } from '../../src/diff/diff-rows.ts';
+import { diffInquiry } from '../../src/diff/diff.ts';
+import { planInquiry, type InquiryPlan } from '../../src/diff/plan.ts';
+import { syncStates } from '../../src/diff/state.ts';
+import { loadInquiriesOrThrow } from '../../src/inquiry/load.ts';
+import { applyViews } from '../../src/inquiry/views.ts';
+import { rootLogger } from '../../src/log.ts';
+import { createProjectDir, type ProjectDir } from '../support/files.ts';
+import { useTestContext } from '../support/isolation.ts';
+
+/**
+ * A running engine diffs small batches for hours, and PostgreSQL settles its prepared diff
+ * statements on generic plans, made for a handful of keys. A big batch (a mass update, a backlog)
+ * must not run on such a plan: for an anti-join inquiry, whose support rows meet the result's by
+ * identity, it nests loops over both — quadratic in the keys (55 s for 20,000 roots, measured).
+ */
+const ctx = useTestContext('generic-plan', { sample: false });
+const CUSTOMERS = 2000;
+const limits = { maxRootsPerDiff: 100_000, minRootsPerAssistedDiff: 100_000 };
+let project: ProjectDir;
+let plan: InquiryPlan;
+let client: pg.Client;
+
+beforeAll(async () => {
+  await ctx.pool.query(`CREATE TABLE g_customer (id int PRIMARY KEY, name text);
+    CREATE TABLE g_order (nbr int PRIMARY KEY, customer_id int, status text);
+    CREATE INDEX ON g_order (customer_id);
+    INSERT INTO g_customer SELECT g, 'customer ' || g FROM generate_series(1, ${CUSTOMERS}) g;
+    INSERT INTO g_order SELECT g, g, CASE WHEN g % 2 = 0 THEN 'open' ELSE 'done' END FROM generate_series(1, ${CUSTOMERS}) g;
+    ANALYZE g_customer, g_order;`);
+  project = await createProjectDir('generic-plan');
+  await project.write(
+    'inquiries/NoOpenOrders.sql',
+    `SELECT c.id, c.name FROM g_customer c LEFT JOIN g_order o ON o.customer_id = c.id AND o.status = 'open' WHERE o.nbr IS NULL`,
+  );
+  const { inquiries } = await loadInquiriesOrThrow(ctx.pool, project.dir);
+  await inTransaction(ctx.pool, (c) => applyViews(c, inquiries, ctx.names.viewSchema));
+  plan = planInquiry(inquiries[0]!, ctx.names.viewSchema, ctx.names.stateSchema);
+  expect(plan.inquiry.supportSql).toBeTruthy();
+  await syncStates(ctx.pool, ctx.names.stateSchema, [plan], rootLogger);
+  client = new pg.Client({ connectionString: ctx.db.url });
+  await client.connect();
+  await client.query(`SET jit = off; SET random_page_cost = 1.1; ${CREATE_DIFF_ROWS_SQL}`);
+});
+afterAll(async () => {
+  await client?.end();
+  await project?.cleanup();
+});
+
+function touchedCustomers(ids: number[]): Map<string, TouchedTable> {
+  return new Map([['public.g_customer', { keys: new Map(ids.map((id) => [String(id), [String(id)]])), everything: false }]]);
+}
+
+async function diffInTransaction(ids: number[]): Promise<number> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+  try {
+    return await diffInquiry([client], plan, touchedCustomers(ids), limits);
+  } finally {
+    await client.query('ROLLBACK');
+  }
+}
+
+/** Executions of the prepared diff statement on a generic plan. */
+async function genericRuns(): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    "SELECT coalesce(sum(generic_plans), 0) AS n FROM pg_prepared_statements WHERE statement LIKE 'WITH fresh AS MATERIALIZED%'",
+  );
+  return Number(rows[0]!.n);
+}
+
+describe('a big diff after many small ones', () => {
+  it('is planned for its own keys, not run on the generic plan the small ones left', async () => {
+    await ctx.pool.query(`UPDATE g_customer SET name = name || '!'`);
+    for (let run = 0; run < 8; run++) expect(await diffInTransaction([1, 3, 5, 7, 9])).toBe(10);
+    // The premise: PostgreSQL has settled the small diffs on a generic plan.
+    const settled = await genericRuns();
+    expect(settled).toBeGreaterThan(0);
+
+    const all = Array.from({ length: CUSTOMERS }, (_, i) => i + 1);
+    expect(all.length).toBeGreaterThan(MAX_KEYS_PER_GENERIC_PLAN);
+    // The odd customers (no open order) are in the result, each renamed: a row leaves, one enters.
+    expect(await diffInTransaction(all)).toBe(CUSTOMERS);
+    expect(await genericRuns()).toBe(settled);
+  });
+});
