@@ -93,7 +93,7 @@ export class DiffSessions {
   private async prepareStatements(plans: InquiryPlan[]): Promise<void> {
     const count = this.all.length;
     await Promise.all(
-      this.all.map(async (session, share) => {
+      this.all.map(async (session) => {
         await session.query('BEGIN');
         try {
           for (const plan of plans) {
@@ -102,7 +102,6 @@ export class DiffSessions {
               await session.query(prepared(diffSql(plan, 'roots'), noRoots));
               if (count > 1) await session.query(prepared(applyComparedSql(plan), new Array(comparedColumnCount(plan)).fill(null)));
             } else await session.query(prepared(compareSql(plan), noRoots));
-            if (count > 1 && plan.inquiry.rowsShowKeys) await session.query(prepared(diffSql(plan, 'roots', count), [...noRoots, share]));
             // The lookup of a batch that touched every joined table (diffInquiry lists them in this order).
             const rootAlias = plan.inquiry.tables[0]!.alias;
             const joined = [...plan.aliasesByTable.values()].flat().filter((a) => a.alias !== rootAlias);

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { TouchedTable } from '../capture/accumulator.ts';
 import { keyedStatement } from '../db/statements.ts';
 import { assistedDiffsTotal } from '../capture/metrics.ts';
-import { applyComparedSql, compareSql, diffSql, rootKeysSql, type InquiryPlan } from './plan.ts';
+import { applyComparedSql, compareSql, diffSql, rootKeysSql, shareRootsSql, type InquiryPlan } from './plan.ts';
 
 /**
  * One inquiry's diff for one batch: the roots the touched keys reach, then the result rows that left
@@ -104,16 +104,34 @@ export async function diffInquiry(
     for (const key of roots.keys()) diffed.add(key);
     return rows;
   }
-  const rootValues = [...roots.values()];
-  const values = mode === 'all' ? [] : plan.rootHidden.map((_, i) => rootValues.map((r) => r[i]!));
-  // Sessions diff their shares of the roots at once; one session takes them all.
-  const sql = diffSql(plan, mode, sessions.length);
-  const results = await Promise.all(
-    sessions.map((session, share) => session.query(keyedStatement(sql, sessions.length > 1 ? [...values, share] : values, mode === 'all' ? 0 : roots.size))),
-  );
+  const results =
+    mode === 'all'
+      ? await Promise.all(sessions.map((session, share) => session.query(keyedStatement(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : [], 0))))
+      : await diffRoots(sessions, plan, [...roots.values()]);
   if (mode === 'all') diffed.everything = true;
   else for (const key of roots.keys()) diffed.add(key);
   return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);
+}
+
+/** Diffs the given roots: in one session, or each session its share of them at once. */
+async function diffRoots(sessions: Queryable[], plan: InquiryPlan, roots: string[][]): Promise<pg.QueryResult[]> {
+  const values = keyArrays(plan, roots);
+  if (sessions.length === 1) return [await sessions[0]!.query(keyedStatement(diffSql(plan, 'roots'), values, roots.length))];
+  const { rows: shares } = await sessions[0]!.query<ShareRow>(keyedStatement(shareRootsSql(plan, sessions.length), values, roots.length));
+  return Promise.all(
+    shares.map((share) => {
+      const arrays = plan.rootHidden.map((_, i) => share[`k${i}`]);
+      return sessions[share.share]!.query(keyedStatement(diffSql(plan, 'roots'), arrays, arrays[0]!.length));
+    }),
+  );
+}
+
+/** A row of shareRootsSql: a share and its roots' key arrays. */
+type ShareRow = { share: number } & { [column: `k${number}`]: string[] };
+
+/** Roots (each its key values) as the key arrays the statements take, one per root key column. */
+function keyArrays(plan: InquiryPlan, roots: string[][]): string[][] {
+  return plan.rootHidden.map((_, i) => roots.map((r) => r[i]!));
 }
 
 /**
@@ -132,10 +150,9 @@ async function assistedDiff(main: Queryable, assistants: Queryable[], plan: Inqu
   const per = Math.floor(roots.length / (assistants.length + 1));
   const own = roots.length - per * assistants.length;
   const rest = roots.slice(own);
-  const columns = (part: string[][]) => plan.rootHidden.map((_, i) => part.map((r) => r[i]!));
   const [mine, ...compared] = await Promise.all([
-    main.query(keyedStatement(diffSql(plan, 'roots'), columns(roots.slice(0, own)), own)),
-    ...assistants.map((a, n) => a.query<unknown[]>({ ...keyedStatement(compareSql(plan), columns(rest.slice(n * per, (n + 1) * per)), per), rowMode: 'array' })),
+    main.query(keyedStatement(diffSql(plan, 'roots'), keyArrays(plan, roots.slice(0, own)), own)),
+    ...assistants.map((a, n) => a.query<unknown[]>({ ...keyedStatement(compareSql(plan), keyArrays(plan, rest.slice(n * per, (n + 1) * per)), per), rowMode: 'array' })),
   ]);
   let rows = mine.rowCount ?? 0;
   // Buffers (bytea) go back as binary parameters: PostgreSQL reads the arrays as they were sent.

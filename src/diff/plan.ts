@@ -79,7 +79,7 @@ export function keyFilter(alias: string, columns: HiddenColumn[], firstParam: nu
 /**
  * A batch big enough is diffed by several sessions at once, each taking a share of the roots: a root
  * belongs to share `hash(root key) mod sessions`. The hash is of the typed key's text, so the share
- * is the same whether the root came in an array (`sharedKeyFilter`) or from a table (`inShare`).
+ * is the same whether the root came in an array (`shareRootsSql`) or from a table (`inShare`).
  */
 const shareHash = (values: string[]) => `(hashtext(ROW(${values.join(', ')})::text) & 2147483647)`;
 
@@ -88,14 +88,20 @@ function inShare(plan: InquiryPlan, x: string, sessions: number, param: number):
   return `${shareHash(plan.rootHidden.map((h) => `${x}.${q(h.name)}`))} % ${sessions} = $${param}::int`;
 }
 
-/** keyFilter for the roots of one share: the arrays are cut to the share before any lookup. */
-function sharedKeyFilter(alias: string, columns: HiddenColumn[], firstParam: number, sessions: number, shareParam: number): string {
-  const names = columns.map((_, i) => `k${i}`);
-  const arrays = columns.map((c, i) => `$${firstParam + i}::text[]::${c.type}[]`).join(', ');
-  const share = `SELECT ${names.join(', ')} FROM unnest(${arrays}) AS u(${names.join(', ')})
-     WHERE ${shareHash(names.map((n) => `u.${n}`))} % ${sessions} = $${shareParam}::int`;
-  if (columns.length === 1) return `${alias}.${q(columns[0]!.name)} = ANY (ARRAY(${share}))`;
-  return `(${columns.map((c) => `${alias}.${q(c.name)}`).join(', ')}) IN (${share})`;
+/**
+ * The roots of a shared batch cut into the sessions' shares: a row per share with roots, its number
+ * (`share`) and its key arrays (`k0`, `k1`, … as text), each session then diffing its own arrays.
+ * Cut in a statement of its own: an array computed inside the diff is one the planner cannot size,
+ * so it plans for ten or so keys, and for an anti-join inquiry that shows every key it nested loops
+ * over the support and result rows, quadratic in the share (measured: 10,000 roots, 11 s).
+ * Parameters: the root key arrays.
+ */
+export function shareRootsSql(plan: InquiryPlan, sessions: number): string {
+  const names = plan.rootHidden.map((_, i) => `k${i}`);
+  const arrays = plan.rootHidden.map((h, i) => `$${i + 1}::text[]::${h.type}[]`).join(', ');
+  return `SELECT ${shareHash(names.map((n) => `u.${n}`))} % ${sessions} AS share, ${names.map((n) => `array_agg(u.${n}::text) AS ${n}`).join(', ')}
+  FROM unnest(${arrays}) AS u(${names.join(', ')})
+ GROUP BY 1`;
 }
 
 /**
@@ -162,8 +168,8 @@ export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | nu
  * The diff: compare fresh and stored rows of the chosen roots by identity, write the changes to the
  * state, and put the rows that left the result ('D') and entered it ('I'), with their keys, into
  * the session's diff-rows table (the notification is assembled from there, in PostgreSQL).
- * Parameters: the root key arrays (mode 'roots'), or none (mode 'all'); then, when `sessions` > 1,
- * the share this session diffs (0 … sessions - 1).
+ * Parameters: the root key arrays (mode 'roots': one session's roots, see shareRootsSql), or, in mode
+ * 'all', the share this session diffs (0 … sessions - 1) when `sessions` > 1.
  *
  * The writes find their state rows by the ctid the `stored` read returned (stable within the
  * statement; only capture writes state): one heap fetch per row, where a join on the keys would
@@ -175,15 +181,8 @@ export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | nu
  * filter of the Tid lookup, rescanning the array for every row (quadratic: 1 s for 15,000 roots).
  */
 export function diffSql(plan: InquiryPlan, mode: 'roots' | 'all', sessions = 1): string {
-  const shareParam = mode === 'roots' ? plan.rootHidden.length + 1 : 1;
   const filter =
-    sessions > 1
-      ? mode === 'roots'
-        ? (x: string) => sharedKeyFilter(x, plan.rootHidden, 1, sessions, shareParam)
-        : (x: string) => inShare(plan, x, sessions, shareParam)
-      : mode === 'roots'
-        ? (x: string) => keyFilter(x, plan.rootHidden, 1)
-        : null;
+    mode === 'roots' ? (x: string) => keyFilter(x, plan.rootHidden, 1) : sessions > 1 ? (x: string) => inShare(plan, x, sessions, 1) : null;
   return `WITH ${compareCtes(plan, filter)}, ${writeCtes(plan)}`;
 }
 

@@ -24,7 +24,9 @@ const CUSTOMERS = 2000;
 const limits = { maxRootsPerDiff: 100_000, minRootsPerAssistedDiff: 100_000 };
 let project: ProjectDir;
 let plan: InquiryPlan;
+let sharedPlan: InquiryPlan;
 let client: pg.Client;
+let second: pg.Client;
 
 beforeAll(async () => {
   await ctx.pool.query(`CREATE TABLE g_customer (id int PRIMARY KEY, name text);
@@ -34,21 +36,29 @@ beforeAll(async () => {
     INSERT INTO g_order SELECT g, g, CASE WHEN g % 2 = 0 THEN 'open' ELSE 'done' END FROM generate_series(1, ${CUSTOMERS}) g;
     ANALYZE g_customer, g_order;`);
   project = await createProjectDir('generic-plan');
-  await project.write(
-    'inquiries/NoOpenOrders.sql',
-    `SELECT c.id, c.name FROM g_customer c LEFT JOIN g_order o ON o.customer_id = c.id AND o.status = 'open' WHERE o.nbr IS NULL`,
-  );
+  const noOpenOrders = `FROM g_customer c LEFT JOIN g_order o ON o.customer_id = c.id AND o.status = 'open' WHERE o.nbr IS NULL`;
+  await project.write('inquiries/NoOpenOrders.sql', `SELECT c.id, c.name ${noOpenOrders}`);
+  // Shows every key (the order's, always null here): its big batches are shared among sessions.
+  await project.write('inquiries/NoOpenOrdersKeys.sql', `SELECT c.id, c.name, o.nbr ${noOpenOrders}`);
   const { inquiries } = await loadInquiriesOrThrow(ctx.pool, project.dir);
   await inTransaction(ctx.pool, (c) => applyViews(c, inquiries, ctx.names.viewSchema));
-  plan = planInquiry(inquiries[0]!, ctx.names.viewSchema, ctx.names.stateSchema);
-  expect(plan.inquiry.supportSql).toBeTruthy();
-  await syncStates(ctx.pool, ctx.names.stateSchema, [plan], rootLogger);
-  client = new pg.Client({ connectionString: ctx.db.url });
-  await client.connect();
-  await client.query(`SET jit = off; SET random_page_cost = 1.1; ${CREATE_DIFF_ROWS_SQL}`);
+  const plans = inquiries.map((i) => planInquiry(i, ctx.names.viewSchema, ctx.names.stateSchema));
+  [plan, sharedPlan] = ['NoOpenOrders', 'NoOpenOrdersKeys'].map((name) => plans.find((p) => p.inquiry.name === name)!) as [InquiryPlan, InquiryPlan];
+  expect(plan.inquiry.supportSql && sharedPlan.inquiry.supportSql).toBeTruthy();
+  expect(sharedPlan.inquiry.rowsShowKeys).toBe(true);
+  await syncStates(ctx.pool, ctx.names.stateSchema, plans, rootLogger);
+  const session = async () => {
+    const c = new pg.Client({ connectionString: ctx.db.url });
+    await c.connect();
+    await c.query(`SET jit = off; SET random_page_cost = 1.1; ${CREATE_DIFF_ROWS_SQL}`);
+    return c;
+  };
+  client = await session();
+  second = await session();
 });
 afterAll(async () => {
   await client?.end();
+  await second?.end();
   await project?.cleanup();
 });
 
@@ -86,5 +96,34 @@ describe('a big diff after many small ones', () => {
     // The odd customers (no open order) are in the result, each renamed: a row leaves, one enters.
     expect(await diffInTransaction(all)).toBe(CUSTOMERS);
     expect(await genericRuns()).toBe(settled);
+  });
+});
+
+describe('a big diff shared among sessions', () => {
+  it('gives each session its share as arrays the planner can size: no nested loop compares every pair of rows', async () => {
+    await ctx.pool.query(`UPDATE g_customer SET name = name || '?'`);
+    // Every plan the sessions run, as notices (auto_explain, for these two sessions only).
+    const plans: string[] = [];
+    const sessions = [client, second];
+    for (const session of sessions) {
+      session.on('notice', (notice) => plans.push(notice.message ?? ''));
+      await session.query(`LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;
+        SET auto_explain.log_timing = off; SET auto_explain.log_level = notice; SET client_min_messages = notice`);
+    }
+    try {
+      await Promise.all(sessions.map((s) => s.query('BEGIN ISOLATION LEVEL REPEATABLE READ')));
+      const all = Array.from({ length: CUSTOMERS }, (_, i) => i + 1);
+      expect(await diffInquiry(sessions, sharedPlan, touchedCustomers(all), limits)).toBe(CUSTOMERS);
+    } finally {
+      await Promise.all(sessions.map((s) => s.query('ROLLBACK')));
+      for (const session of sessions) {
+        await session.query('SET auto_explain.log_min_duration = -1; SET client_min_messages = warning');
+        session.removeAllListeners('notice');
+      }
+    }
+    // Both sessions diffed (two diff statements), and no join compared more rows than a share holds.
+    expect(plans.filter((p) => p.includes('CTE fresh')).length).toBe(2);
+    const compared = plans.flatMap((p) => [...p.matchAll(/Rows Removed by Join Filter: (\d+)/g)].map((m) => Number(m[1])));
+    expect(Math.max(0, ...compared)).toBeLessThan(CUSTOMERS);
   });
 });
