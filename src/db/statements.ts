@@ -24,11 +24,11 @@ export function prepared(text: string, values?: unknown[]): NamedStatement {
 /**
  * A statement given key arrays, of `keys` keys. While they are few it is prepared, and PostgreSQL
  * may settle on a generic plan (after five runs, when that plan costs no more): cheaper to run, and
- * harmless at that size. With many keys it is sent unnamed, so it is planned for the arrays it got.
- * A generic plan is made for ten or so keys; where the rows of two sides cannot be matched by an
- * index (a support view's rows with the result's, by identity) it nests loops over them, which is
- * quadratic in the keys. Measured: an anti-join inquiry's 20,000-root diff took 55 s on the generic
- * plan five small batches had left behind, a quarter of a second planned afresh.
+ * harmless at that size. With many keys it is sent unnamed, so it is planned for the arrays it got:
+ * a generic plan is made for ten or so keys, and a join the planner thinks small may nest loops
+ * that are quadratic in the keys. Measured on an anti-join inquiry before its support rows were
+ * matched by root key (see freshSql): a 20,000-root diff took 55 s on the generic plan five small
+ * batches had left behind, a quarter of a second planned afresh.
  */
 export const MAX_KEYS_PER_GENERIC_PLAN = 200;
 

@@ -158,10 +158,15 @@ export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | nu
   if (!plan.inquiry.supportSql) {
     return `SELECT ${keys('v')}, true AS __visible, ${rowJsonSql(plan, 'v')} AS __row, ${identity(plan, 'v')} AS __id FROM ${plan.resultView} v${where('v')}`;
   }
+  // Matched on the root key as well as the identity: the identity is text the planner can only hash
+  // or compare, and planned for few rows it nested loops comparing every pair (quadratic in the roots);
+  // the root key lets it look each row up by index instead.
+  const rootKeys = plan.rootHidden.map((h, i) => ({ name: q(h.name), as: `__r${i}` }));
   return `SELECT ${keys('s')}, r.__row IS NOT NULL AS __visible, r.__row, ${identity(plan, 's')} AS __id
     FROM ${plan.lookupView} s
-    LEFT JOIN (SELECT ${identity(plan, 'v')} AS __id, ${rowJsonSql(plan, 'v')} AS __row FROM ${plan.resultView} v${where('v')}) r
-      ON r.__id = ${identity(plan, 's')}${where('s')}`;
+    LEFT JOIN (SELECT ${rootKeys.map((k) => `v.${k.name} AS ${k.as}`).join(', ')}, ${identity(plan, 'v')} AS __id, ${rowJsonSql(plan, 'v')} AS __row
+                 FROM ${plan.resultView} v${where('v')}) r
+      ON ${rootKeys.map((k) => `r.${k.as} = s.${k.name}`).join(' AND ')} AND r.__id = ${identity(plan, 's')}${where('s')}`;
 }
 
 /**
