@@ -74,7 +74,10 @@ export class DiffSessions {
     // joined table's keys got a Gather of two, each a fresh process that starts and first maps the
     // buffer cache for a few thousand key lookups; a big batch already runs in several sessions, one
     // per core (measured: 10,000 order and line keys, 215-307 ms → 146-190 ms in one process).
-    const settings = `SET work_mem = '64MB'; SET jit = off; SET random_page_cost = 1.1; SET max_parallel_workers_per_gather = 0; ${CREATE_DIFF_ROWS_SQL}`;
+    // plan_cache_mode auto whatever the server's default: a big diff is sent unnamed to be planned for
+    // its keys (see keyedStatement), which force_generic_plan would defeat.
+    const settings = `SET work_mem = '64MB'; SET jit = off; SET random_page_cost = 1.1; SET max_parallel_workers_per_gather = 0;
+      SET plan_cache_mode = auto; ${CREATE_DIFF_ROWS_SQL}`;
     await this.main.query(settings);
     // A helper never waits for a lock for long: one queued behind a TRUNCATE that waits for this
     // batch's own locks would wait forever (see share).
