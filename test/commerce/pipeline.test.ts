@@ -115,9 +115,13 @@ describe('the commerce delay', () => {
         expect(row.last_error).toContain('answered 500');
         expect(row.extern_id).toBeNull();
       }
-      const { rows } = await t.pool.query<{ level: string; message: string }>(
-        `SELECT level, message FROM pushcdc.system_events WHERE source = 'commerce' AND message LIKE 'Customer F1 %' ORDER BY id`,
-      );
+      // The event of a failure is written just after its sync row: wait for the third.
+      const rows = await waitFor('three events for F1', async () => {
+        const { rows: events } = await t.pool.query<{ level: string; message: string }>(
+          `SELECT level, message FROM pushcdc.system_events WHERE source = 'commerce' AND message LIKE 'Customer F1 %' ORDER BY id`,
+        );
+        return events.length >= 3 && events;
+      });
       expect(rows.map((r) => r.level)).toEqual(['error', 'error', 'error']);
       expect(rows[2]!.message).toMatch(/aborted after 3 of 3: .*answered 500/);
     } finally {
