@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { TouchedTable } from '../capture/accumulator.ts';
-import { keyedStatement } from '../db/statements.ts';
+import { keyedStatement, prepared } from '../db/statements.ts';
 import { assistedDiffsTotal } from '../capture/metrics.ts';
 import { applyComparedSql, compareSql, diffSql, rootKeysSql, shareRootsSql, type InquiryPlan } from './plan.ts';
 
@@ -104,9 +104,10 @@ export async function diffInquiry(
     for (const key of roots.keys()) diffed.add(key);
     return rows;
   }
+  // A full diff takes no keys (each session its share of the state, when there are several).
   const results =
     mode === 'all'
-      ? await Promise.all(sessions.map((session, share) => session.query(keyedStatement(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : [], 0))))
+      ? await Promise.all(sessions.map((session, share) => session.query(prepared(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : []))))
       : await diffRoots(sessions, plan, [...roots.values()]);
   if (mode === 'all') diffed.everything = true;
   else for (const key of roots.keys()) diffed.add(key);

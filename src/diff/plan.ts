@@ -65,15 +65,15 @@ const q = quoteIdent;
 /** A `cmp` row (below) of an identity both stored and fresh: its state row is rewritten in place. */
 const BOTH = 'f_id IS NOT NULL AND s_id IS NOT NULL';
 
+/** The key array parameters from $firstParam on, one per key column: text[] cast to the key's type. */
+const keyArrayParams = (columns: HiddenColumn[], firstParam: number) => columns.map((c, i) => `$${firstParam + i}::text[]::${c.type}[]`);
+
 /** `x.h1 = ANY($n)` for one key column, a semi-join on unnest for several. Params are text[]. */
 export function keyFilter(alias: string, columns: HiddenColumn[], firstParam: number): string {
-  if (columns.length === 1) {
-    const c = columns[0]!;
-    return `${alias}.${q(c.name)} = ANY($${firstParam}::text[]::${c.type}[])`;
-  }
+  const arrays = keyArrayParams(columns, firstParam);
+  if (columns.length === 1) return `${alias}.${q(columns[0]!.name)} = ANY(${arrays[0]})`;
   const tuple = columns.map((c) => `${alias}.${q(c.name)}`).join(', ');
-  const arrays = columns.map((c, i) => `$${firstParam + i}::text[]::${c.type}[]`).join(', ');
-  return `(${tuple}) IN (SELECT * FROM unnest(${arrays}))`;
+  return `(${tuple}) IN (SELECT * FROM unnest(${arrays.join(', ')}))`;
 }
 
 /**
@@ -98,9 +98,8 @@ function inShare(plan: InquiryPlan, x: string, sessions: number, param: number):
  */
 export function shareRootsSql(plan: InquiryPlan, sessions: number): string {
   const names = plan.rootHidden.map((_, i) => `k${i}`);
-  const arrays = plan.rootHidden.map((h, i) => `$${i + 1}::text[]::${h.type}[]`).join(', ');
   return `SELECT ${shareHash(names.map((n) => `u.${n}`))} % ${sessions} AS share, ${names.map((n) => `array_agg(u.${n}::text) AS ${n}`).join(', ')}
-  FROM unnest(${arrays}) AS u(${names.join(', ')})
+  FROM unnest(${keyArrayParams(plan.rootHidden, 1).join(', ')}) AS u(${names.join(', ')})
  GROUP BY 1`;
 }
 
