@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { retainBackendMemory } from '../db/memory.ts';
 import type { Pool } from '../db/pool.ts';
 import { prepared } from '../db/statements.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
@@ -78,6 +79,7 @@ export class DiffSessions {
     // its keys (see keyedStatement), which force_generic_plan would defeat.
     const settings = `SET work_mem = '64MB'; SET jit = off; SET random_page_cost = 1.1; SET max_parallel_workers_per_gather = 0;
       SET plan_cache_mode = auto; ${CREATE_DIFF_ROWS_SQL}`;
+    await Promise.all(this.all.map(retainBackendMemory));
     await this.main.query(settings);
     // A helper never waits for a lock for long: one queued behind a TRUNCATE that waits for this
     // batch's own locks would wait forever (see share).

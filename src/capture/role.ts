@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { retainBackendMemory } from '../db/memory.ts';
+import { createPool, type Pool } from '../db/pool.ts';
 import type { EngineContext, RoleStarter, RunningRole } from '../engine/role.ts';
 import { recordEvent } from '../monitor/events.ts';
 import { OutboxRelay } from '../outbox/relay.ts';
@@ -40,6 +42,7 @@ class CaptureRole {
   private lockClient: pg.Client | null = null;
   private loop: CaptureLoop | null = null;
   private relay: OutboxRelay | null = null;
+  private relayPool: Pool | null = null;
   private running: Promise<void> | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
   private readonly logger;
@@ -69,6 +72,7 @@ class CaptureRole {
     await this.loop?.stop();
     await this.running;
     await this.relay?.stop();
+    await this.relayPool?.end();
     await this.lockClient?.end().catch(() => undefined);
   }
 
@@ -79,7 +83,14 @@ class CaptureRole {
       { inquiries: prepared.plans.length, built: prepared.states.built, dropped: prepared.states.dropped },
       'capture prepared',
     );
-    const relay = new OutboxRelay(this.ctx.pool, this.ctx.broker, this.ctx.names.stateSchema, this.ctx.names.primaryQueue, this.logger);
+    // Connections of its own, kept open: they read megabyte payloads, and keep the memory for the next.
+    this.relayPool = createPool(this.ctx.databaseUrl, {
+      max: 2,
+      application: `pushcdc-relay-${this.ctx.names.slot}`,
+      keepIdle: true,
+      onConnect: retainBackendMemory,
+    });
+    const relay = new OutboxRelay(this.relayPool, this.ctx.broker, this.ctx.names.stateSchema, this.ctx.names.primaryQueue, this.logger);
     await this.ctx.broker.assertQueue(this.ctx.names.primaryQueue);
     relay.start();
     this.relay = relay;

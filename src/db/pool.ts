@@ -9,14 +9,26 @@ export type PoolClient = pg.PoolClient;
 const TIMESTAMP_OIDS = [1114, 1184, 1082];
 for (const oid of TIMESTAMP_OIDS) pg.types.setTypeParser(oid, (value: string) => value);
 
-export function createPool(connectionString: string, options: { max?: number; application?: string } = {}): Pool {
+export interface PoolOptions {
+  max?: number;
+  application?: string;
+  /** Keep idle connections open (pg closes them after 10 s idle): their backends' state is worth keeping. */
+  keepIdle?: boolean;
+  /** Runs first on every new connection (a failure is left to the query that follows). */
+  onConnect?: (client: pg.PoolClient) => Promise<void>;
+}
+
+export function createPool(connectionString: string, options: PoolOptions = {}): Pool {
   const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 8,
     application_name: options.application ?? 'pushcdc',
+    ...(options.keepIdle ? { idleTimeoutMillis: 0 } : {}),
   });
   // An idle client losing its connection must not crash the process; the next checkout reconnects.
   pool.on('error', () => undefined);
+  const { onConnect } = options;
+  if (onConnect) pool.on('connect', (client) => void onConnect(client).catch(() => undefined));
   return pool;
 }
 
