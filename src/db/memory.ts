@@ -13,9 +13,9 @@ import type pg from 'pg';
  * 16 MB come from the heap, which keeps up to 32 MB it has freed. The second, a little smaller, grows
  * the heap by 15 MB and frees it, so even the first big batch after a start finds its memory mapped
  * (a backlog comes right after a start). Measured on a 20,000-change notification (3.4 MB) in a new
- * backend: its aggregation 58 → 14 ms; the relay reading it 65-72 → 23-27 ms.
+ * backend: its aggregation 58 → 14-22 ms; the relay reading it 65-72 → 23-27 ms.
  *
- * The cost: about 0.1 s once per connection, and the backend keeps 15-32 MB. Only for the few
+ * The cost: about 0.2 s once per connection, and the backend keeps 15-32 MB. Only for the few
  * long-lived sessions that move megabytes; under another C library, or with a threshold fixed by
  * MALLOC_MMAP_THRESHOLD_, it is just two statements.
  */

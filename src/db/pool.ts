@@ -14,8 +14,8 @@ export interface PoolOptions {
   application?: string;
   /** Keep idle connections open (pg closes them after 10 s idle): their backends' state is worth keeping. */
   keepIdle?: boolean;
-  /** Runs first on every new connection (a failure is left to the query that follows). */
-  onConnect?: (client: pg.PoolClient) => Promise<void>;
+  /** Runs on every new connection before its first use (pg-pool awaits it; a failure fails that checkout). */
+  onConnect?: (client: pg.ClientBase) => Promise<void>;
 }
 
 export function createPool(connectionString: string, options: PoolOptions = {}): Pool {
@@ -24,11 +24,10 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     max: options.max ?? 8,
     application_name: options.application ?? 'pushcdc',
     ...(options.keepIdle ? { idleTimeoutMillis: 0 } : {}),
+    ...(options.onConnect ? { onConnect: options.onConnect } : {}),
   });
   // An idle client losing its connection must not crash the process; the next checkout reconnects.
   pool.on('error', () => undefined);
-  const { onConnect } = options;
-  if (onConnect) pool.on('connect', (client) => void onConnect(client).catch(() => undefined));
   return pool;
 }
 
