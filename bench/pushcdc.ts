@@ -18,6 +18,8 @@ export interface RunningPushcdc {
   startMs: number;
   /** Then until the slot had decoded past the WAL written by then (the state build's own WAL). */
   catchUpMs: number;
+  /** Where the WAL was when streaming started (past the state build's own WAL). */
+  startLsn: string;
   /** Stops capture, keeping slot and state (a later start resumes from the backlog; instance.ts drops them). */
   stop(): Promise<void>;
 }
@@ -68,6 +70,7 @@ export async function startPushcdc(options: {
   return {
     startMs,
     catchUpMs,
+    startLsn: target,
     async stop() {
       await role.stop();
       await broker.close();
@@ -77,22 +80,24 @@ export async function startPushcdc(options: {
 }
 
 /**
- * Once after the state build, lets the slot's restart point catch up with its confirmed position, as
+ * Before the first restart, lets the slot's restart point catch up with its confirmed position, as
  * it has in an engine that has been running a while. PostgreSQL re-decodes from `restart_lsn`, which
- * advances only past a running-transactions record (written every 15 s, or by a checkpoint); right
- * after the build it still lies before the build's WAL, and every restart would first re-read all of
- * it. Not before every backlog: after a checkpoint the first write to each page logs the whole page,
- * so a checkpoint just before a backlog makes the diff pay that for nearly every state page it writes
- * (measured, 20,000 roots at 1M rows: 29 → 144 MB of WAL, the diff 220 → 300 ms). A running engine
- * pays it once per page and checkpoint interval; the bench leaves checkpoints to the server's cadence.
+ * advances only past a running-transactions record; right after the state build it still lies
+ * before the build's WAL, and every restart would first re-read all of it. The background writer
+ * logs such a record every 15 s while the server writes, so this waits until the slot's restart
+ * point is past `lsn` (taken after the build; the live and paced runs in between usually cover it).
+ *
+ * Never by a CHECKPOINT: after one, the first write to each page logs the whole page, so the run
+ * that follows pays that for nearly every page it writes at a million rows (measured, 20,000 roots:
+ * the diff's WAL 29 → 144 MB, the diff 220 → 300 ms), and at 10,000 rows for a few hundred pages
+ * only — a checkpoint right before a run skews the size comparison. A running engine pays it once per
+ * page and checkpoint interval; the bench leaves checkpoints to the server's cadence.
  */
-export async function settleRestartPoint(pool: Pool, slot: string, timeoutMs = 30_000): Promise<boolean> {
-  const lsn = await currentWalLsn(pool);
-  await pool.query('CHECKPOINT');
+export function settleRestartPoint(pool: Pool, slot: string, lsn: string, timeoutMs = 40_000): Promise<boolean> {
   return waitSlotPast(pool, slot, 'restart_lsn', lsn, 200, timeoutMs);
 }
 
-async function currentWalLsn(pool: Pool): Promise<string> {
+export async function currentWalLsn(pool: Pool): Promise<string> {
   return (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
 }
 

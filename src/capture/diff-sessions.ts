@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { retainBackendMemory } from '../db/memory.ts';
+import { compressPageImages } from '../db/wal-compression.ts';
 import type { Pool } from '../db/pool.ts';
 import { prepared } from '../db/statements.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
@@ -80,6 +81,15 @@ export class DiffSessions {
     const settings = `SET work_mem = '64MB'; SET jit = off; SET random_page_cost = 1.1; SET max_parallel_workers_per_gather = 0;
       SET plan_cache_mode = auto; ${CREATE_DIFF_ROWS_SQL}`;
     await Promise.all(this.all.map(retainBackendMemory));
+    // The sessions write the state: after a checkpoint, mostly as whole-page images (see there).
+    const [compression] = await Promise.all(this.all.map(compressPageImages));
+    if (compression?.refused) {
+      this.options.logger.info(
+        { reason: compression.refused },
+        'wal_compression stays off for the diff sessions: their page images go to the WAL uncompressed ' +
+          '(a superuser can allow it: GRANT SET ON PARAMETER wal_compression TO <pushcdc role>)',
+      );
+    }
     await this.main.query(settings);
     // A helper never waits for a lock for long: one queued behind a TRUNCATE that waits for this
     // batch's own locks would wait forever (see share).
