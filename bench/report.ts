@@ -18,6 +18,12 @@ export interface Row extends Record<string, string | number> {
 export const BACKLOG = 'pushcdc backlog';
 /** The backlog at a larger table, its changes drawn from as many rows as the smallest table has. */
 export const BACKLOG_SAME_ROWS = 'pushcdc backlog, same rows';
+/**
+ * A backlog's rate as a percentage of the rate at which a slot of its own decoded that very backlog's WAL (median over
+ * the catch-ups). The decode ceiling run streams WAL written at another moment, whose page images
+ * depend on when the last checkpoint was: this ratio compares the same bytes.
+ */
+export const OWN_WAL_RATIO = '% of own WAL decode';
 
 export function measured(label: string, kind: string, size: number, changes: number, tracker: DeliveryTracker, work: WorkloadResult, from = work.startedAt): Row {
   const { latencies, lastAt } = tracker.summary();
@@ -31,6 +37,7 @@ export function measured(label: string, kind: string, size: number, changes: num
     'p50 ms': live ? percentile(latencies, 50) : '',
     'p99 ms': live ? percentile(latencies, 99) : '',
     delivered: `${tracker.delivered}/${work.commits.size}`,
+    [OWN_WAL_RATIO]: '',
   };
 }
 
@@ -89,6 +96,8 @@ function ratioLine(options: BenchOptions, results: Row[], size: number, kind: st
   const backlog = value(BACKLOG, 'changes/s');
   const ceiling = value('decode ceiling', 'changes/s');
   if (backlog !== null && ceiling !== null) parts.push(`backlog ${((backlog / ceiling) * 100).toFixed(0)}% of the decode ceiling`);
+  const ownWal = value(BACKLOG, OWN_WAL_RATIO);
+  if (ownWal !== null) parts.push(`${ownWal.toFixed(0)}% of decoding the backlog's own WAL`);
   const live = value('pushcdc live', 'changes/s');
   const naive = value('naive re-run', 'changes/s');
   if (live !== null && naive !== null) parts.push(`live ${(live / naive).toFixed(1)}× the naive baseline's changes/s`);

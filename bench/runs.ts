@@ -8,7 +8,7 @@ import { NaivePoller } from './naive.ts';
 import type { BenchOptions } from './options.ts';
 import { runPaced } from './paced.ts';
 import { settleRestartPoint, startPushcdc, watchFirstSend, type RunningPushcdc } from './pushcdc.ts';
-import { BACKLOG, BACKLOG_SAME_ROWS, measured, type Row } from './report.ts';
+import { BACKLOG, BACKLOG_SAME_ROWS, OWN_WAL_RATIO, measured, type Row } from './report.ts';
 import { INQUIRIES, type InquiryKind } from './schema.ts';
 import { DeliveryTracker, percentile } from './stats.ts';
 import { runWorkload, sampleIds, type WorkloadResult, type WorkloadSpec } from './workload.ts';
@@ -80,7 +80,7 @@ async function decodeRun(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput)
     await runWorkload(ctx.pool, spec);
     const rates: number[] = [];
     for (const slot of slots) rates.push(await decodeBacklog(ctx.databaseUrl, slot, Math.ceil(spec.changes / spec.txSize), spec.changes));
-    out.rows.push({ inquiry: spec.kind, rows: spec.rows, system: 'decode ceiling', 'written/s': '', 'changes/s': percentile(rates, 50), 'p50 ms': '', 'p99 ms': '', delivered: '' });
+    out.rows.push({ inquiry: spec.kind, rows: spec.rows, system: 'decode ceiling', 'written/s': '', 'changes/s': percentile(rates, 50), 'p50 ms': '', 'p99 ms': '', delivered: '', [OWN_WAL_RATIO]: '' });
     out.notes.push(medianNote(`decode ceiling ${spec.kind}`, spec.rows, rates));
   } finally {
     for (const slot of slots) await dropDecodeSlot(ctx.pool, slot);
@@ -131,11 +131,21 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
     // ceiling). Five times, the median counts: one catch-up of 20,000 changes lasts under a second.
     const backlog = async (label: string, backlogSpec: WorkloadSpec) => {
       const samples: Row[] = [];
+      const ownWalRatios: number[] = [];
+      const ownWalSlot = `bench_own_wal_${kind}`;
       for (let i = 0; i < BACKLOG_SAMPLES; i++) {
         await pushcdc?.stop();
         pushcdc = null;
         tracker = new DeliveryTracker(() => work);
-        work = await runWorkload(ctx.pool, backlogSpec);
+        // A slot of its own sees the same backlog and decodes it first (then pushcdc reads the same WAL).
+        await createDecodeSlot(ctx.pool, ownWalSlot);
+        let ownWalRate: number;
+        try {
+          work = await runWorkload(ctx.pool, backlogSpec);
+          ownWalRate = await decodeBacklog(ctx.databaseUrl, ownWalSlot, Math.ceil(backlogSpec.changes / backlogSpec.txSize), backlogSpec.changes);
+        } finally {
+          await dropDecodeSlot(ctx.pool, ownWalSlot);
+        }
         const firstSend = watchFirstSend(ctx.pool, instanceNames(options.instance).slot);
         pushcdc = await startPushcdc(options);
         await waitDelivered(tracker, work.commits.size, 300_000);
@@ -143,11 +153,18 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
         // walsender finding its place are reported above, not counted here).
         const sentAt = await firstSend.stop();
         if (sentAt === undefined) out.notes.push(`pushcdc ${kind} @ ${size.toLocaleString('en-US')}: did not see the walsender start; backlog not timed`);
-        else samples.push(measured(label, kind, size, backlogSpec.changes, tracker, work, sentAt));
+        else {
+          const row = measured(label, kind, size, backlogSpec.changes, tracker, work, sentAt);
+          samples.push(row);
+          ownWalRatios.push((100 * Number(row['changes/s'])) / ownWalRate);
+        }
       }
       if (samples.length > 0) {
-        out.rows.push(medianRow(samples));
-        out.notes.push(medianNote(`${label} ${kind}`, size, samples.map((row) => Number(row['changes/s']))));
+        const row = medianRow(samples);
+        out.rows.push({ ...row, [OWN_WAL_RATIO]: percentile(ownWalRatios, 50) });
+        out.notes.push(medianNote(`${label} ${kind}`, size, samples.map((r) => Number(r['changes/s']))));
+        const ratios = [...ownWalRatios].sort((a, b) => a - b).map((r) => `${r.toFixed(0)}%`);
+        out.notes.push(`${label} ${kind} @ ${size.toLocaleString('en-US')} as a share of a slot decoding the same WAL: median of ${ratios.join(', ')}`);
       }
     };
     if (parts.has('backlog')) {
