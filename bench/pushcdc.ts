@@ -97,7 +97,7 @@ export function settleRestartPoint(pool: Pool, slot: string, lsn: string, timeou
   return waitSlotPast(pool, slot, 'restart_lsn', lsn, 200, timeoutMs);
 }
 
-export async function currentWalLsn(pool: Pool): Promise<string> {
+async function currentWalLsn(pool: Pool): Promise<string> {
   return (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
 }
 

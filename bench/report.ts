@@ -19,9 +19,9 @@ export const BACKLOG = 'pushcdc backlog';
 /** The backlog at a larger table, its changes drawn from as many rows as the smallest table has. */
 export const BACKLOG_SAME_ROWS = 'pushcdc backlog, same rows';
 /**
- * A backlog's rate as a percentage of the rate at which a slot of its own decoded that very backlog's WAL (median over
- * the catch-ups). The decode ceiling run streams WAL written at another moment, whose page images
- * depend on when the last checkpoint was: this ratio compares the same bytes.
+ * A backlog's rate as a percentage of the rate at which a slot of its own decoded that very
+ * backlog's WAL (median over the catch-ups). The decode ceiling run streams WAL written at another
+ * moment, whose page images depend on when the last checkpoint was: this ratio compares the same bytes.
  */
 export const OWN_WAL_RATIO = '% of own WAL decode';
 
