@@ -1,4 +1,5 @@
 import amqp from 'amqplib';
+import type { Broker } from '../src/broker/broker.ts';
 import { connectBroker } from '../src/broker/connect.ts';
 import { captureRole } from '../src/capture/role.ts';
 import { loadEnv, instanceNames } from '../src/config/env.ts';
@@ -7,11 +8,13 @@ import { loadInquiriesOrThrow } from '../src/inquiry/load.ts';
 import { rootLogger } from '../src/log.ts';
 import { parseQueueMessage } from '../src/notification.ts';
 import type { DeliveryTracker } from './stats.ts';
-import { versionsOf } from './workload.ts';
+import { versionsOf, type RowVersion } from './workload.ts';
 
 /**
  * pushcdc end to end, in this process: the capture role (slot, diff, outbox, relay) and a plain
- * AMQP consumer of primaryQueue that records when each transaction's change arrives.
+ * AMQP consumer of primaryQueue. A transaction's change counts as out when RabbitMQ confirmed the
+ * notification carrying it (the publish the issue times: commit → confirmed publish); the consumer
+ * checks that it did arrive, and reads which transactions it carries.
  */
 export interface RunningPushcdc {
   /** From start to streaming: builds the starting state the first time, reuses it after. */
@@ -34,17 +37,35 @@ export async function startPushcdc(options: {
 }): Promise<RunningPushcdc> {
   const names = instanceNames(options.instance);
   const { inquiries, catalog } = await loadInquiriesOrThrow(options.pool, options.dir);
-  const broker = await connectBroker({ amqpUrl: options.amqpUrl, pool: options.pool });
+  // RabbitMQ may deliver a message before it confirms it to the publisher: whichever of the two comes
+  // second records the transactions, at the confirm's time.
+  const confirmedAt = new Map<string, number>();
+  const unconfirmed = new Map<string, RowVersion[][]>();
+  const record = (rows: RowVersion[][], at: number) => {
+    const tracker = options.tracker();
+    for (const versions of rows) tracker.observe(versions, at);
+  };
+  const broker = timeConfirms(await connectBroker({ amqpUrl: options.amqpUrl, pool: options.pool }), (ids, at) => {
+    for (const id of ids) {
+      const rows = unconfirmed.get(id);
+      unconfirmed.delete(id);
+      if (rows) record(rows, at);
+      else confirmedAt.set(id, at);
+    }
+  });
   const connection = await amqp.connect(options.amqpUrl);
   const channel = await connection.createChannel();
   await channel.assertQueue(names.primaryQueue, { durable: true });
   await channel.prefetch(2000);
   await channel.consume(names.primaryQueue, (msg) => {
     if (!msg) return;
-    const at = performance.now();
     const { notification } = parseQueueMessage(msg.content.toString('utf8'));
-    const tracker = options.tracker();
-    for (const row of notification.Inserted) tracker.observe(versionsOf(row), at);
+    const rows = notification.Inserted.map(versionsOf);
+    const id = String(msg.properties.messageId);
+    const at = confirmedAt.get(id);
+    confirmedAt.delete(id);
+    if (at === undefined) unconfirmed.set(id, rows);
+    else record(rows, at);
     channel.ack(msg);
   });
   const started = performance.now();
@@ -76,6 +97,24 @@ export async function startPushcdc(options: {
       await broker.close();
       await connection.close();
     },
+  };
+}
+
+/** The broker, telling `onConfirmed` when RabbitMQ confirmed which messages (by messageId). */
+function timeConfirms(broker: Broker, onConfirmed: (messageIds: string[], at: number) => void): Broker {
+  return {
+    assertQueue: (queue, queueOptions) => broker.assertQueue(queue, queueOptions),
+    async publish(queue, messages) {
+      await broker.publish(queue, messages);
+      onConfirmed(
+        messages.flatMap((m) => (m.messageId === undefined ? [] : [m.messageId])),
+        performance.now(),
+      );
+    },
+    consume: (queue, handler, consumeOptions) => broker.consume(queue, handler, consumeOptions),
+    stats: (queue) => broker.stats(queue),
+    purge: (queue) => broker.purge(queue),
+    close: () => broker.close(),
   };
 }
 

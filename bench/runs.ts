@@ -106,7 +106,7 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
         `then ${(pushcdc.catchUpMs / 1000).toFixed(1)} s until the slot had decoded past the build's WAL`,
     );
     if (parts.has('live')) {
-      // Live: the workload runs while pushcdc streams; latency is COMMIT returned → message received.
+      // Live: the workload runs while pushcdc streams; latency is COMMIT returned → publish confirmed.
       // Three times, the median counts: one run of 20,000 changes lasts 2-4 s, where a scheduling
       // hiccup or a checkpoint starting shows.
       const samples: Row[] = [];
