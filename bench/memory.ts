@@ -16,7 +16,6 @@ import { INQUIRIES } from './schema.ts';
  * --roles capture`, the single inquiry only) so the figures are the engine's alone. Nothing is
  * asserted; a run that does not deliver in time is reported as not finished, never waited on forever.
  */
-const INSTANCE = 'bench_mem';
 const SAMPLE_EVERY_MS = 100;
 /** After streaming and catching up, before the baseline: let start-up's garbage be collected. */
 const SETTLE_MS = 2000;
@@ -48,14 +47,20 @@ export interface MemoryResult {
   killed: boolean;
 }
 
+/** The memory run's pushcdc instance, for the bench named `name` (see BenchOptions.name). */
+export function memoryInstance(name: string): string {
+  return `${name}_mem`;
+}
+
 export async function measureEngineMemory(options: {
   pool: Pool;
   databaseUrl: string;
   amqpUrl: string;
+  instance: string;
   rows: number;
   timeoutMs: number;
 }): Promise<MemoryResult> {
-  const names = instanceNames(INSTANCE);
+  const names = instanceNames(options.instance);
   const result: MemoryResult = {
     rows: options.rows,
     outcome: 'did not start',
@@ -76,7 +81,7 @@ export async function measureEngineMemory(options: {
   await mkdir(path.join(dir, 'inquiries'));
   await writeFile(path.join(dir, 'inquiries', 'Bench-single.sql'), INQUIRIES.single);
   // An interrupted earlier run may have left its slot, state or queued messages: start from nothing.
-  await dropInstance(options.pool, options.amqpUrl, INSTANCE);
+  await dropInstance(options.pool, options.amqpUrl, options.instance);
   const connection = await amqp.connect(options.amqpUrl);
   let engine: EngineProcess | null = null;
   let sampler: NodeJS.Timeout | null = null;
@@ -105,7 +110,7 @@ export async function measureEngineMemory(options: {
       env: {
         DATABASE_URL: options.databaseUrl,
         AMQP_URL: options.amqpUrl,
-        PUSHCDC_INSTANCE: INSTANCE,
+        PUSHCDC_INSTANCE: options.instance,
         PUSHCDC_HTTP_PORT: String(await freePort()),
         PUSHCDC_LOG_LEVEL: 'warn',
       },
@@ -144,7 +149,7 @@ export async function measureEngineMemory(options: {
     // Cleanup must happen even after a failure: the slot pins WAL until it is dropped.
     if (engine) result.killed = await engine.stop(STOP_GRACE_MS);
     await connection.close().catch(() => undefined);
-    await dropInstance(options.pool, options.amqpUrl, INSTANCE);
+    await dropInstance(options.pool, options.amqpUrl, options.instance);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -9,6 +9,11 @@ export const PARTS = ['decode', 'live', 'paced', 'backlog', 'naive', 'memory'] a
 export type Part = (typeof PARTS)[number];
 
 export interface BenchOptions {
+  /**
+   * Names everything the bench creates on the shared servers: database `pushcdc_<name>`, pushcdc
+   * instances `<name>_<kind>` (their slots and queues) and the decode slots `<name>_decode_…`.
+   */
+  name: string;
   sizes: number[];
   changes: number;
   txSize: number;
@@ -20,6 +25,8 @@ export interface BenchOptions {
 }
 
 export const USAGE = `npm run bench -- [options]
+  --name bench                   names the database (pushcdc_<name>), slots and queues the bench
+                                 creates and drops: two benches on one server need two names
   --sizes 10000,100000,1000000   root-table sizes (rows per table)
   --changes 20000                row changes per decode/live/backlog/naive run
   --tx-size 10                   rows changed per transaction
@@ -45,6 +52,7 @@ function parse(argv: string[]): BenchOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
+      name: { type: 'string', default: 'bench' },
       sizes: { type: 'string', default: '10000,100000,1000000' },
       changes: { type: 'string', default: '20000' },
       'tx-size': { type: 'string', default: '10' },
@@ -73,7 +81,12 @@ function parse(argv: string[]): BenchOptions {
   }
   if (values.memory) parts.add('memory');
   if (parts.size === 0) throw new Error(`--only: no runs given`);
+  // It becomes part of database, slot and queue names, unquoted, with room for the longest suffix.
+  if (!/^[a-z][a-z0-9_]{0,39}$/.test(values.name)) {
+    throw new Error(`--name: expected a lower-case letter, then up to 39 of a-z, 0-9 and _, got "${values.name}"`);
+  }
   return {
+    name: values.name,
     sizes: values.sizes.split(',').map((s) => Math.round(positive('sizes', s))),
     changes: Math.round(positive('changes', values.changes)),
     txSize: Math.round(positive('tx-size', values['tx-size'])),

@@ -6,7 +6,7 @@ import { createPool } from '../src/db/pool.ts';
 import { migrateEngine } from '../src/db/migrate.ts';
 import { killEngines } from './engine-process.ts';
 import { dropInstance } from './instance.ts';
-import { measureEngineMemory, type MemoryResult } from './memory.ts';
+import { measureEngineMemory, memoryInstance, type MemoryResult } from './memory.ts';
 import { parseOptions, type Part } from './options.ts';
 import { printReport, type Row } from './report.ts';
 import { runKind } from './runs.ts';
@@ -23,9 +23,9 @@ import { describeServer } from './server.ts';
 const options = parseOptions();
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const DATABASE = 'pushcdc_bench';
-/** Every pushcdc instance the bench runs (bench_<kind> in this process, bench_mem as a child). */
-const INSTANCES = ['bench_single', 'bench_join', 'bench_mem'];
+const DATABASE = `pushcdc_${options.name}`;
+/** Every pushcdc instance the bench runs (<name>_<kind> in this process, <name>_mem as a child). */
+const INSTANCES = [`${options.name}_single`, `${options.name}_join`, memoryInstance(options.name)];
 
 async function withAdmin(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: ADMIN_URL });
@@ -104,7 +104,16 @@ async function main(): Promise<void> {
       // Last for its size: it rewrites every customer row in one transaction (bloat the others need not see).
       if (options.parts.has('memory')) {
         process.stderr.write(`memory @ ${size}: engine child, one ${size}-row transaction…\n`);
-        memory.push(await measureEngineMemory({ pool, databaseUrl: url, amqpUrl: AMQP_URL, rows: size, timeoutMs: options.memoryTimeoutMs }));
+        memory.push(
+          await measureEngineMemory({
+            pool,
+            databaseUrl: url,
+            amqpUrl: AMQP_URL,
+            instance: memoryInstance(options.name),
+            rows: size,
+            timeoutMs: options.memoryTimeoutMs,
+          }),
+        );
       }
     }
   } finally {

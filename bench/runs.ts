@@ -74,7 +74,7 @@ async function decodeRun(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput)
   process.stderr.write(`${spec.kind} @ ${spec.rows}: decode ceiling… `);
   // A backlog of 20,000 changes decodes in a tenth of a second, where a scheduling hiccup shows:
   // every slot sees the same workload, and the median of their rates is the ceiling.
-  const slots = Array.from({ length: DECODE_SAMPLES }, (_, i) => `bench_decode_${spec.kind}_${i}`);
+  const slots = Array.from({ length: DECODE_SAMPLES }, (_, i) => `${ctx.options.name}_decode_${spec.kind}_${i}`);
   try {
     for (const slot of slots) await createDecodeSlot(ctx.pool, slot);
     await runWorkload(ctx.pool, spec);
@@ -96,7 +96,7 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
   await writeFile(path.join(ctx.dir, 'inquiries', `Bench-${kind}.sql`), INQUIRIES[kind]);
   let work = emptyWork();
   let tracker = new DeliveryTracker(() => work);
-  const options = { pool: ctx.pool, databaseUrl: ctx.databaseUrl, amqpUrl: ctx.amqpUrl, dir: ctx.dir, instance: `bench_${kind}`, tracker: () => tracker };
+  const options = { pool: ctx.pool, databaseUrl: ctx.databaseUrl, amqpUrl: ctx.amqpUrl, dir: ctx.dir, instance: `${ctx.options.name}_${kind}`, tracker: () => tracker };
   let pushcdc: RunningPushcdc | null = null;
   try {
     pushcdc = await startPushcdc(options);
@@ -132,7 +132,7 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
     const backlog = async (label: string, backlogSpec: WorkloadSpec) => {
       const samples: Row[] = [];
       const ownWalRatios: number[] = [];
-      const ownWalSlot = `bench_own_wal_${kind}`;
+      const ownWalSlot = `${ctx.options.name}_own_wal_${kind}`;
       for (let i = 0; i < BACKLOG_SAMPLES; i++) {
         await pushcdc?.stop();
         pushcdc = null;

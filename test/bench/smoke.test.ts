@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { instanceNames } from '../../src/config/env.ts';
+import { uniqueKey } from '../support/isolation.ts';
+import { ADMIN_DATABASE_URL, TEST_AMQP_URL } from '../support/services.ts';
+
+/**
+ * `npm run bench` is a deliverable of its own: this runs every part of it (but the opt-in memory
+ * run) at a tiny size, as a subprocess under a name of its own, and checks that every run delivered
+ * every transaction and that nothing it created is left on the servers. No figure is asserted.
+ */
+const BENCH = fileURLToPath(new URL('../../bench/run.ts', import.meta.url));
+
+interface BenchResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runBench(args: string[], timeoutMs: number): Promise<BenchResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', BENCH, ...args], {
+      env: { ...process.env, DATABASE_URL: ADMIN_DATABASE_URL, AMQP_URL: TEST_AMQP_URL, PUSHCDC_LOG_LEVEL: 'warn', VITEST: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // SIGTERM first: the bench then drops its slots and database itself.
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function queueExists(queue: string): Promise<boolean> {
+  const connection = await amqp.connect(TEST_AMQP_URL);
+  try {
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      await channel.checkQueue(queue);
+      return true;
+    } catch {
+      return false;
+    }
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+describe('npm run bench', () => {
+  it('runs decode, live, paced, backlog and naive for both inquiries, delivers every transaction, and leaves nothing behind', async () => {
+    // Its database then looks like a test database, which a later run drops if this one was killed.
+    const name = `t_${Math.floor(Date.now() / 1000)}_${uniqueKey('bench')}`;
+    const result = await runBench(['--name', name, '--sizes', '500', '--changes', '200', '--paced-rate', '200', '--paced-seconds', '1'], 240_000);
+    expect(result.code, result.stderr).toBe(0);
+
+    const rows = result.stdout.split('\n').filter((line) => /^\s*(single|join)\s+500\s/.test(line));
+    for (const kind of ['single', 'join']) {
+      for (const system of ['decode ceiling', 'pushcdc live', 'pushcdc paced', 'pushcdc backlog', 'naive re-run']) {
+        expect(rows.some((line) => line.trim().startsWith(kind) && line.includes(system)), `${kind} ${system}\n${result.stdout}`).toBe(true);
+      }
+    }
+    const delivered = rows.flatMap((line) => [...line.matchAll(/(\d+)\/(\d+)/g)]);
+    expect(delivered.length).toBe(8); // every run but the two decode ceilings
+    for (const [text, got, of] of delivered) expect(got, text).toBe(of);
+    expect(result.stdout).toMatch(/single @ +500: backlog \d+% of the decode ceiling; \d+% of decoding the backlog's own WAL/);
+
+    const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+    await admin.connect();
+    try {
+      const slots = await admin.query('SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE $1', [`%${name}%`]);
+      expect(slots.rows).toEqual([]);
+      const databases = await admin.query('SELECT datname FROM pg_database WHERE datname = $1', [`pushcdc_${name}`]);
+      expect(databases.rows).toEqual([]);
+    } finally {
+      await admin.end();
+    }
+    for (const kind of ['single', 'join']) expect(await queueExists(instanceNames(`${name}_${kind}`).primaryQueue)).toBe(false);
+  }, 300_000);
+
+  it('refuses a name it cannot use in database, slot and queue names, naming the option', async () => {
+    const result = await runBench(['--name', 'Bench-1', '--only', 'decode'], 30_000);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--name: expected a lower-case letter');
+    expect(result.stderr).toContain('"Bench-1"');
+  });
+});
