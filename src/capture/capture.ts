@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { InstanceNames } from '../config/env.ts';
-import { quoteIdent, type Pool } from '../db/pool.ts';
+import type { Pool } from '../db/pool.ts';
 import { DiffedRoots, diffInquiry } from '../diff/diff.ts';
 import type { InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
@@ -10,6 +10,7 @@ import { KeyAccumulator, keysIn, type TouchedTable } from './accumulator.ts';
 import { BatchBarrier } from './barrier.ts';
 import { DiffSessions } from './diff-sessions.ts';
 import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
+import { lockTablesSql } from './locks.ts';
 import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, transactionsTotal } from './metrics.ts';
 import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
@@ -115,12 +116,7 @@ export class CaptureLoop {
     );
     this.hold = new StreamHold(this.stream);
     this.barrier = new BatchBarrier(this.hold, this.limits.barrierTimeoutMs);
-    this.lockTables = `LOCK TABLE ${[...keyColumns.keys()]
-      .map((t) => {
-        const dot = t.indexOf('.');
-        return `${quoteIdent(t.slice(0, dot))}.${quoteIdent(t.slice(dot + 1))}`;
-      })
-      .join(', ')} IN ACCESS SHARE MODE`;
+    this.lockTables = lockTablesSql(options.plans);
     this.sessions = new DiffSessions({
       databaseUrl: options.databaseUrl,
       slot: options.names.slot,
@@ -294,8 +290,7 @@ export class CaptureLoop {
     const started = Date.now();
     try {
       await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      // TRUNCATE is not MVCC-safe: committed after our snapshot but before our first read, it would
-      // show its tables empty to this batch. Locked before the snapshot exists, it cannot.
+      // Before the snapshot exists (see lockTablesSql).
       await this.client.query(this.lockTables);
       const snapshot = parseSnapshot((await this.client.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0]!.s);
       if (this.pending.xids.some((xid) => !isVisible(xid, snapshot))) {

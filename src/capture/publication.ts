@@ -20,9 +20,16 @@ export async function ensurePublication(pool: Pool, publication: string, tables:
   }
 }
 
-export async function ensureSlot(pool: Pool, slot: string): Promise<'created' | 'existing'> {
-  const { rows } = await pool.query<{ plugin: string; database: string; current: string }>(
-    'SELECT plugin, database, current_database() AS current FROM pg_replication_slots WHERE slot_name = $1',
+/**
+ * `created`: there was none. `replaced`: there was one, but PostgreSQL had invalidated it (it fell
+ * more than max_slot_wal_keep_size behind, and the WAL it needed is gone), so it was dropped and
+ * created anew. Either way changes before the new slot are in no slot (see resyncStates).
+ */
+export type SlotOrigin = 'created' | 'existing' | 'replaced';
+
+export async function ensureSlot(pool: Pool, slot: string): Promise<SlotOrigin> {
+  const { rows } = await pool.query<{ plugin: string; database: string; current: string; wal_status: string | null }>(
+    'SELECT plugin, database, current_database() AS current, wal_status FROM pg_replication_slots WHERE slot_name = $1',
     [slot],
   );
   const existing = rows[0];
@@ -33,8 +40,17 @@ export async function ensureSlot(pool: Pool, slot: string): Promise<'created' | 
         `replication slot ${slot} exists but belongs to database ${existing.database} with plugin ${existing.plugin}; set PUSHCDC_INSTANCE to another name or drop the slot`,
       );
     }
-    return 'existing';
+    if (existing.wal_status !== 'lost') return 'existing';
+    // Streaming from it would fail for good ("can no longer get changes"): only a new slot can stream.
+    await pool.query('SELECT pg_drop_replication_slot($1)', [slot]);
+    await createSlot(pool, slot);
+    return 'replaced';
   }
+  await createSlot(pool, slot);
+  return 'created';
+}
+
+async function createSlot(pool: Pool, slot: string): Promise<void> {
   try {
     await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
   } catch (err) {
@@ -44,7 +60,6 @@ export async function ensureSlot(pool: Pool, slot: string): Promise<'created' | 
     }
     throw new PushcdcError('DATABASE', `cannot create replication slot ${slot}: ${message}`, { cause: err });
   }
-  return 'created';
 }
 
 export interface SlotHealth {

@@ -5,7 +5,7 @@ import type { EngineContext, RoleStarter, RunningRole } from '../engine/role.ts'
 import { recordEvent } from '../monitor/events.ts';
 import { OutboxRelay } from '../outbox/relay.ts';
 import { CaptureLoop } from './capture.ts';
-import type { CaptureLimits } from './limits.ts';
+import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
 import { prepareCapture } from './prepare.ts';
 import { slotHealth } from './publication.ts';
 
@@ -78,11 +78,25 @@ class CaptureRole {
 
   private async run(): Promise<void> {
     if (!(await this.acquireLock())) return;
-    const prepared = await prepareCapture(this.ctx.pool, this.ctx.names, this.ctx.inquiries, this.logger);
+    const prepared = await prepareCapture(this.ctx.pool, this.ctx.names, this.ctx.inquiries, this.logger, {
+      databaseUrl: this.ctx.databaseUrl,
+      company: this.ctx.env.PUSHCDC_COMPANY,
+      maxNotificationBytes: { ...DEFAULT_LIMITS, ...this.options.limits }.maxNotificationBytes,
+    });
     this.logger.info(
       { inquiries: prepared.plans.length, built: prepared.states.built, dropped: prepared.states.dropped },
       'capture prepared',
     );
+    if (prepared.resynced) {
+      const { inquiries, notifications } = prepared.resynced;
+      await recordEvent(this.ctx.pool, {
+        level: 'warning',
+        source: 'capture',
+        message:
+          `replication slot ${this.ctx.names.slot} ${prepared.slot === 'replaced' ? 'had been invalidated' : 'was missing'} and was created anew; ` +
+          `${inquiries.join(', ')} compared whole with their current results: ${notifications} notification(s) carry what changed meanwhile`,
+      });
+    }
     // Connections of its own, kept open: they read megabyte payloads, and keep the memory for the next.
     this.relayPool = createPool(this.ctx.databaseUrl, {
       max: 2,

@@ -1,0 +1,66 @@
+import pg from 'pg';
+import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
+import { diffSql, type InquiryPlan } from '../diff/plan.ts';
+import type { Logger } from '../log.ts';
+import { ticksFromUnixMicros } from '../notification.ts';
+import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
+import { lockTablesSql } from './locks.ts';
+
+/**
+ * Brings stored states up to date when the slot had to be created anew while they remained: someone
+ * dropped it, or PostgreSQL invalidated it (see ensureSlot). What changed in between is in no slot
+ * any more, and a state left as it was would drift from the result for good — a root changed then
+ * and never again would never be reported. So each such inquiry is diffed whole, its entire stored
+ * state against its entire current result, in one transaction whose snapshot is taken after the new
+ * slot exists: the net change of the gap goes to the outbox as notifications (in parts when big),
+ * which the relay sends like any batch's. A change committed after the slot's start and before this
+ * snapshot is both in the snapshot and in the slot, and diffs to nothing when it arrives.
+ */
+export interface ResyncOptions {
+  databaseUrl: string;
+  stateSchema: string;
+  /** The inquiries whose states were kept (a state built just now is already current). */
+  plans: InquiryPlan[];
+  company: string;
+  maxNotificationBytes: number;
+  logger: Logger;
+}
+
+export async function resyncStates(options: ResyncOptions): Promise<AssembledNotification[]> {
+  if (options.plans.length === 0) return [];
+  const client = new pg.Client({ connectionString: options.databaseUrl, application_name: 'pushcdc-resync' });
+  await client.connect();
+  try {
+    // As the diff sessions (see DiffSessions.connect): a whole-state diff sorts and hashes every row.
+    await client.query(`SET work_mem = '64MB'; SET jit = off; ${CREATE_DIFF_ROWS_SQL}`);
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    try {
+      await client.query(lockTablesSql(options.plans));
+      const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+      let changed = 0;
+      for (const plan of options.plans) {
+        const started = Date.now();
+        const result = await client.query(diffSql(plan, 'all'));
+        changed += result.rowCount ?? 0;
+        options.logger.info({ inquiry: plan.inquiry.name, rows: result.rowCount ?? 0, ms: Date.now() - started }, 'state compared whole with the current result');
+      }
+      const made =
+        changed === 0
+          ? []
+          : await assembleNotifications(
+              [client],
+              options.stateSchema,
+              { companyJson: JSON.stringify(options.company), ticks: ticksFromUnixMicros(BigInt(Date.now()) * 1000n), lsn: rows[0]!.lsn },
+              options.maxNotificationBytes,
+              options.plans.filter((p) => !p.inquiry.rowsShowKeys).map((p) => p.inquiry.name),
+            );
+      await client.query('COMMIT');
+      return made;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
