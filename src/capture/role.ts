@@ -6,7 +6,7 @@ import { recordEvent } from '../monitor/events.ts';
 import { OutboxRelay } from '../outbox/relay.ts';
 import { CaptureLoop } from './capture.ts';
 import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
-import { prepareCapture } from './prepare.ts';
+import { prepareCapture, type PreparedCapture } from './prepare.ts';
 import { slotHealth } from './publication.ts';
 
 /**
@@ -78,25 +78,7 @@ class CaptureRole {
 
   private async run(): Promise<void> {
     if (!(await this.acquireLock())) return;
-    const prepared = await prepareCapture(this.ctx.pool, this.ctx.names, this.ctx.inquiries, this.logger, {
-      databaseUrl: this.ctx.databaseUrl,
-      company: this.ctx.env.PUSHCDC_COMPANY,
-      maxNotificationBytes: { ...DEFAULT_LIMITS, ...this.options.limits }.maxNotificationBytes,
-    });
-    this.logger.info(
-      { inquiries: prepared.plans.length, built: prepared.states.built, dropped: prepared.states.dropped },
-      'capture prepared',
-    );
-    if (prepared.resynced) {
-      const { inquiries, notifications } = prepared.resynced;
-      await recordEvent(this.ctx.pool, {
-        level: 'warning',
-        source: 'capture',
-        message:
-          `replication slot ${this.ctx.names.slot} ${prepared.slot === 'replaced' ? 'had been invalidated' : 'was missing'} and was created anew; ` +
-          `${inquiries.join(', ')} compared whole with their current results: ${notifications} notification(s) carry what changed meanwhile`,
-      });
-    }
+    let prepared = await this.prepare();
     // Connections of its own, kept open: they read megabyte payloads, and keep the memory for the next.
     this.relayPool = createPool(this.ctx.databaseUrl, {
       max: 2,
@@ -140,7 +122,50 @@ class CaptureRole {
           message: `capture restarts from the slot in ${delay} ms: ${(err as Error).message}`,
         });
         await new Promise((r) => setTimeout(r, delay));
+        prepared = await this.prepareIfSlotGone(prepared);
       }
+    }
+  }
+
+  /** Views, publication, slot and states (see prepareCapture); a resync is logged as a system event. */
+  private async prepare(): Promise<PreparedCapture> {
+    const prepared = await prepareCapture(this.ctx.pool, this.ctx.names, this.ctx.inquiries, this.logger, {
+      databaseUrl: this.ctx.databaseUrl,
+      company: this.ctx.env.PUSHCDC_COMPANY,
+      maxNotificationBytes: { ...DEFAULT_LIMITS, ...this.options.limits }.maxNotificationBytes,
+    });
+    this.logger.info(
+      { inquiries: prepared.plans.length, built: prepared.states.built, dropped: prepared.states.dropped },
+      'capture prepared',
+    );
+    if (prepared.resynced) {
+      const { inquiries, notifications } = prepared.resynced;
+      await recordEvent(this.ctx.pool, {
+        level: 'warning',
+        source: 'capture',
+        message:
+          `replication slot ${this.ctx.names.slot} ${prepared.slot === 'replaced' ? 'had been invalidated' : 'was missing'} and was created anew; ` +
+          `${inquiries.join(', ')} compared whole with their current results: ${notifications} notification(s) carry what changed meanwhile`,
+      });
+      this.relay?.wake();
+    }
+    return prepared;
+  }
+
+  /**
+   * Before a restart: a slot dropped or invalidated while capture ran would fail every restart from
+   * now on. Then capture is prepared again, which creates the slot anew and brings the states up to
+   * date (see resyncStates). Should the check itself fail, the restart goes ahead as it was.
+   */
+  private async prepareIfSlotGone(prepared: PreparedCapture): Promise<PreparedCapture> {
+    if (this.stopping) return prepared;
+    try {
+      const health = await slotHealth(this.ctx.pool, this.ctx.names.slot);
+      if (health && health.walStatus !== 'lost') return prepared;
+      return await this.prepare();
+    } catch (err) {
+      this.logger.warn({ err }, 'could not check or replace the replication slot; restarting with it as it was');
+      return prepared;
     }
   }
 

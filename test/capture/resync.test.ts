@@ -100,4 +100,40 @@ describe('a slot created anew under kept states', () => {
       await capture.stop();
     }
   });
+
+  it('replaces a slot dropped while capture runs, before its next restart', async () => {
+    const start = { Customers: await result('Customers'), Orders: await result('Orders') };
+    const before = reader.messages.length;
+    const capture = await startTestCapture(ctx, project.dir);
+    try {
+      await waitForCatchUp(ctx, reader);
+      // Cut the stream and drop the slot while capture waits to restart (a second at first).
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const { rows } = await ctx.pool.query<{ pid: number | null }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [ctx.names.slot]);
+        if (rows.length === 0) break;
+        if (rows[0]!.pid !== null) await ctx.pool.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+        else await ctx.pool.query('SELECT pg_drop_replication_slot($1)', [ctx.names.slot]).catch(() => undefined);
+        if (Date.now() > deadline) throw new Error('could not drop the slot between restarts');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await ctx.pool.query(`
+        INSERT INTO rs_customer VALUES (6, 'six');
+        UPDATE rs_order SET qty = qty + 1 WHERE id = 40;
+        DELETE FROM rs_order WHERE id = 30`);
+      await reader.waitFor(() => reader.messages.length >= before + 2, 30_000, 'the resync or the stream');
+      await waitForCatchUp(ctx, reader);
+      for (const inquiry of Object.keys(INQUIRIES) as Inquiry[]) {
+        expect(foldNotifications(start[inquiry], reader.messages.slice(before).map((m) => m.envelope).filter((e) => e.notification.Query === inquiry), inquiry), inquiry).toEqual(
+          await result(inquiry),
+        );
+      }
+      const { rows } = await ctx.pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM pushcdc.system_events WHERE source = 'capture' AND message LIKE '%was missing and was created anew%'`,
+      );
+      expect(Number(rows[0]!.n)).toBe(2);
+    } finally {
+      await capture.stop();
+    }
+  });
 });
