@@ -193,6 +193,11 @@ export class CaptureLoop {
     await this.sessions.close();
   }
 
+  /** Ends the loop as a failure would: its role restarts capture from the slot (see CaptureRole). */
+  restart(reason: Error): void {
+    this.fail(reason);
+  }
+
   private fail(err: Error): void {
     if (this.failure || this.stopping) return;
     this.failure = err;

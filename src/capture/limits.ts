@@ -35,6 +35,11 @@ export interface CaptureLimits extends DiffLimits {
   barrierTimeoutMs: number;
   idlePingMs: number;
   /**
+   * How often the capture role checks its slot (lag, WAL left before invalidation) and publication
+   * (a table someone removed from it is never decoded again: capture restarts and puts it right).
+   */
+  healthCheckMs: number;
+  /**
    * How long `stop()` lets the batch in flight finish. Past it the batch is abandoned: its
    * transaction rolls back with its connection and, its WAL unacknowledged, it is replayed at the next
    * start. A stop must end even when a batch cannot (say, waiting on another session's table lock).
@@ -53,5 +58,6 @@ export const DEFAULT_LIMITS: CaptureLimits = {
   minBytesPerSharedBatch: null,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
+  healthCheckMs: 30_000,
   stopTimeoutMs: 30_000,
 };

@@ -6,22 +6,23 @@ import type { CompiledInquiry } from '../inquiry/compile.ts';
 import { applyViews } from '../inquiry/views.ts';
 import type { Logger } from '../log.ts';
 import { ensureOutbox } from '../outbox/outbox.ts';
-import { ensurePublication, ensureSlot, type SlotOrigin } from './publication.ts';
+import { ensurePublication, ensureSlot, replaceSlot, type SlotOrigin } from './publication.ts';
 import { resyncStates } from './resync.ts';
 
 /**
  * Everything capture needs before streaming, in the order that loses nothing: views, publication,
  * then the slot (changes from here on are kept), then states built from a snapshot taken after the
  * slot exists — a change is either in the starting state or arrives through the slot (or both,
- * which the diff turns into nothing). A slot new under states kept from before is followed by a
- * whole diff of those states (see resyncStates).
+ * which the diff turns into nothing). States kept from before whose changes the slot does not hold
+ * in full are then diffed whole (see resyncStates): the slot is new, or the publication was missing
+ * or no longer listed one of their tables for a while (changes then are never decoded for it).
  */
 export interface PreparedCapture {
   plans: InquiryPlan[];
   states: StateSync;
   slot: SlotOrigin;
-  /** Kept states brought up to date because the slot is new (see resyncStates), and how. */
-  resynced: { inquiries: string[]; notifications: number } | null;
+  /** Kept states brought up to date (see resyncStates): which, why, and into how many notifications. */
+  resynced: { inquiries: string[]; reason: string; notifications: number } | null;
 }
 
 /** What a resync needs beyond the pool (see resyncStates). */
@@ -39,23 +40,40 @@ export async function prepareCapture(
   resync: ResyncSettings,
 ): Promise<PreparedCapture> {
   await inTransaction(pool, (client) => applyViews(client, inquiries, names.viewSchema));
-  await ensurePublication(
+  const publication = await ensurePublication(
     pool,
     names.publication,
     inquiries.flatMap((q) => q.tables.map((t) => ({ schema: t.info.schema, name: t.info.name }))),
   );
-  const slot = await ensureSlot(pool, names.slot);
+  let slot = await ensureSlot(pool, names.slot);
+  let reason: string | null = slot === 'created' ? `replication slot ${names.slot} was missing` : null;
   if (slot === 'created') logger.info({ slot: names.slot }, 'replication slot created');
   if (slot === 'replaced') {
-    logger.warn({ slot: names.slot }, 'the replication slot had been invalidated (it fell more than max_slot_wal_keep_size behind): created anew');
+    reason = `replication slot ${names.slot} had been invalidated (more than max_slot_wal_keep_size behind)`;
+    logger.warn({ slot: names.slot }, `${reason}: created anew`);
+  }
+  if (slot === 'existing' && publication.created) {
+    // PostgreSQL 15 cannot decode past WAL written while the slot's publication did not exist
+    // ("publication does not exist", at every start): only a slot starting now can stream.
+    await replaceSlot(pool, names.slot);
+    slot = 'replaced';
+    reason = `publication ${names.publication} was missing`;
+    logger.warn({ slot: names.slot, publication: names.publication }, `${reason}: created it, and the slot anew`);
   }
   await ensureOutbox(pool, names.stateSchema);
   const plans = inquiries.map((q) => planInquiry(q, names.viewSchema, names.stateSchema));
   const states = await syncStates(pool, names.stateSchema, plans, logger);
   const kept = plans.filter((p) => states.kept.includes(p.inquiry.name));
-  if (slot === 'existing' || kept.length === 0) return { plans, states, slot, resynced: null };
-  const keptNames = kept.map((p) => p.inquiry.name);
-  logger.warn({ inquiries: keptNames }, 'the slot is new but these states are older: comparing each whole with its current result');
-  const made = await resyncStates({ ...resync, stateSchema: names.stateSchema, plans: kept, logger });
-  return { plans, states, slot, resynced: { inquiries: keptNames, notifications: made.length } };
+  const unpublished = (p: InquiryPlan) => p.inquiry.tables.some((t) => publication.missing.has(`${t.info.schema}.${t.info.name}`));
+  const stale = slot === 'existing' ? kept.filter(unpublished) : kept;
+  if (slot === 'existing' && stale.length > 0) {
+    const tables = [...publication.missing].sort().join(', ');
+    reason = `publication ${names.publication} no longer listed ${tables}`;
+    logger.warn({ publication: names.publication, tables }, `${reason}: listed again`);
+  }
+  if (stale.length === 0 || reason === null) return { plans, states, slot, resynced: null };
+  const staleNames = stale.map((p) => p.inquiry.name);
+  logger.warn({ inquiries: staleNames }, 'these states miss changes no slot holds: comparing each whole with its current result');
+  const made = await resyncStates({ ...resync, stateSchema: names.stateSchema, plans: stale, logger });
+  return { plans, states, slot, resynced: { inquiries: staleNames, reason, notifications: made.length } };
 }

@@ -6,18 +6,40 @@ import type { TableRef } from './changes.ts';
  * The publication and the logical slot of one deployment (`pushcdc_<instance>`). The publication
  * lists exactly the tables the inquiries read, so changes to any other table are not even decoded.
  */
-export async function ensurePublication(pool: Pool, publication: string, tables: TableRef[]): Promise<void> {
-  const list = [...new Map(tables.map((t) => [`${t.schema}.${t.name}`, t])).values()]
+export interface PublicationCheck {
+  /** There was no publication: it was created. */
+  created: boolean;
+  /** Wanted tables (`schema.name`) it did not list before (all of them when it was created). */
+  missing: Set<string>;
+}
+
+export async function ensurePublication(pool: Pool, publication: string, tables: TableRef[]): Promise<PublicationCheck> {
+  const wanted = new Map(tables.map((t) => [`${t.schema}.${t.name}`, t]));
+  const list = [...wanted.values()]
     .map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`)
     .sort()
     .join(', ');
-  const exists = await pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication]);
-  if (exists.rows.length === 0) {
+  const listed = await publishedTables(pool, publication);
+  const missing = new Set([...wanted.keys()].filter((t) => !listed?.has(t)));
+  if (listed === null) {
     // Partitioned tables publish their changes under the parent's name, which is what inquiries name.
     await pool.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list} WITH (publish_via_partition_root = true)`);
-  } else {
-    await pool.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
+    return { created: true, missing };
   }
+  await pool.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
+  return { created: false, missing };
+}
+
+/** The tables (`schema.name`) the publication lists; null when there is no such publication. */
+export async function publishedTables(pool: Pool, publication: string): Promise<Set<string> | null> {
+  const { rows } = await pool.query<{ t: string | null }>(
+    `SELECT pt.schemaname || '.' || pt.tablename AS t
+       FROM pg_publication p LEFT JOIN pg_publication_tables pt ON pt.pubname = p.pubname
+      WHERE p.pubname = $1`,
+    [publication],
+  );
+  if (rows.length === 0) return null;
+  return new Set(rows.flatMap((r) => (r.t === null ? [] : [r.t])));
 }
 
 /**
@@ -42,12 +64,17 @@ export async function ensureSlot(pool: Pool, slot: string): Promise<SlotOrigin> 
     }
     if (existing.wal_status !== 'lost') return 'existing';
     // Streaming from it would fail for good ("can no longer get changes"): only a new slot can stream.
-    await pool.query('SELECT pg_drop_replication_slot($1)', [slot]);
-    await createSlot(pool, slot);
+    await replaceSlot(pool, slot);
     return 'replaced';
   }
   await createSlot(pool, slot);
   return 'created';
+}
+
+/** Drops the slot (not in use: the capture lock is held) and creates it anew, starting now. */
+export async function replaceSlot(pool: Pool, slot: string): Promise<void> {
+  await pool.query('SELECT pg_drop_replication_slot($1)', [slot]);
+  await createSlot(pool, slot);
 }
 
 async function createSlot(pool: Pool, slot: string): Promise<void> {

@@ -7,7 +7,7 @@ import { OutboxRelay } from '../outbox/relay.ts';
 import { CaptureLoop } from './capture.ts';
 import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
 import { prepareCapture, type PreparedCapture } from './prepare.ts';
-import { slotHealth } from './publication.ts';
+import { publishedTables, slotHealth } from './publication.ts';
 
 /**
  * The capture role: one writer per slot. Several instances may run it; one holds an advisory lock
@@ -15,7 +15,6 @@ import { slotHealth } from './publication.ts';
  * error) restarts the loop from the slot's confirmed position, which replays harmlessly.
  */
 const LOCK_RETRY_MS = 2000;
-const HEALTH_EVERY_MS = 30_000;
 const SAFE_WAL_WARNING_BYTES = 1024 ** 3;
 
 export interface CaptureRoleOptions {
@@ -42,6 +41,7 @@ class CaptureRole {
   private lockClient: pg.Client | null = null;
   private loop: CaptureLoop | null = null;
   private relay: OutboxRelay | null = null;
+  private prepared: PreparedCapture | null = null;
   private relayPool: Pool | null = null;
   private running: Promise<void> | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
@@ -90,7 +90,8 @@ class CaptureRole {
     await this.ctx.broker.assertQueue(this.ctx.names.primaryQueue);
     relay.start();
     this.relay = relay;
-    this.healthTimer = setInterval(() => void this.checkSlot(), HEALTH_EVERY_MS);
+    this.prepared = prepared;
+    this.healthTimer = setInterval(() => void this.checkHealth(), { ...DEFAULT_LIMITS, ...this.options.limits }.healthCheckMs);
 
     let failures = 0;
     while (!this.stopping) {
@@ -122,7 +123,8 @@ class CaptureRole {
           message: `capture restarts from the slot in ${delay} ms: ${(err as Error).message}`,
         });
         await new Promise((r) => setTimeout(r, delay));
-        prepared = await this.prepareIfSlotGone(prepared);
+        prepared = await this.prepareIfBroken(prepared);
+        this.prepared = prepared;
       }
     }
   }
@@ -139,13 +141,11 @@ class CaptureRole {
       'capture prepared',
     );
     if (prepared.resynced) {
-      const { inquiries, notifications } = prepared.resynced;
+      const { inquiries, reason, notifications } = prepared.resynced;
       await recordEvent(this.ctx.pool, {
         level: 'warning',
         source: 'capture',
-        message:
-          `replication slot ${this.ctx.names.slot} ${prepared.slot === 'replaced' ? 'had been invalidated' : 'was missing'} and was created anew; ` +
-          `${inquiries.join(', ')} compared whole with their current results: ${notifications} notification(s) carry what changed meanwhile`,
+        message: `${reason}; ${inquiries.join(', ')} compared whole with their current results: ${notifications} notification(s) carry what changed meanwhile`,
       });
       this.relay?.wake();
     }
@@ -153,20 +153,28 @@ class CaptureRole {
   }
 
   /**
-   * Before a restart: a slot dropped or invalidated while capture ran would fail every restart from
-   * now on. Then capture is prepared again, which creates the slot anew and brings the states up to
-   * date (see resyncStates). Should the check itself fail, the restart goes ahead as it was.
+   * Before a restart: a slot dropped or invalidated, or a publication dropped or stripped of a table,
+   * while capture ran, would fail every restart from now on or lose changes. Then capture is prepared
+   * again, which puts them right and brings the states up to date (see prepareCapture). Should the
+   * check itself fail, the restart goes ahead as it was.
    */
-  private async prepareIfSlotGone(prepared: PreparedCapture): Promise<PreparedCapture> {
+  private async prepareIfBroken(prepared: PreparedCapture): Promise<PreparedCapture> {
     if (this.stopping) return prepared;
     try {
       const health = await slotHealth(this.ctx.pool, this.ctx.names.slot);
-      if (health && health.walStatus !== 'lost') return prepared;
+      if (health && health.walStatus !== 'lost' && (await this.unpublished()).length === 0) return prepared;
       return await this.prepare();
     } catch (err) {
-      this.logger.warn({ err }, 'could not check or replace the replication slot; restarting with it as it was');
+      this.logger.warn({ err }, 'could not check or repair the replication slot and publication; restarting with them as they were');
       return prepared;
     }
+  }
+
+  /** Tables the inquiries read that the publication does not list (all of them when it is gone). */
+  private async unpublished(): Promise<string[]> {
+    const wanted = new Set((this.prepared?.plans ?? []).flatMap((p) => p.inquiry.tables.map((t) => `${t.info.schema}.${t.info.name}`)));
+    const listed = await publishedTables(this.ctx.pool, this.ctx.names.publication);
+    return [...wanted].filter((t) => !listed?.has(t)).sort();
   }
 
   /** Holds a session advisory lock for the slot; waits as a standby while another instance has it. */
@@ -189,8 +197,13 @@ class CaptureRole {
     return false;
   }
 
-  private async checkSlot(): Promise<void> {
+  private async checkHealth(): Promise<void> {
     try {
+      const missing = await this.unpublished();
+      if (missing.length > 0) {
+        this.logger.warn({ publication: this.ctx.names.publication, missing }, 'the publication no longer lists tables the inquiries read: capture restarts to put it right');
+        this.loop?.restart(new Error(`publication ${this.ctx.names.publication} no longer lists ${missing.join(', ')}`));
+      }
       const health = await slotHealth(this.ctx.pool, this.ctx.names.slot);
       if (!health) return;
       this.logger.debug({ lagBytes: health.lagBytes, safeWalBytes: health.safeWalBytes }, 'slot');
