@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { retainBackendMemory } from '../db/memory.ts';
 import { compressPageImages } from '../db/wal-compression.ts';
-import type { Pool } from '../db/pool.ts';
+import { ENGINE_SESSION_OPTIONS, type Pool } from '../db/pool.ts';
 import { prepared } from '../db/statements.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import { applyComparedSql, comparedColumnCount, compareSql, diffSql, rootKeysSql, type InquiryPlan } from '../diff/plan.ts';
@@ -50,7 +50,11 @@ export class DiffSessions {
 
   constructor(private readonly options: DiffSessionsOptions) {
     const session = () => {
-      const client = new pg.Client({ connectionString: options.databaseUrl, application_name: `pushcdc-diff-${options.slot}` });
+      const client = new pg.Client({
+        connectionString: options.databaseUrl,
+        application_name: `pushcdc-diff-${options.slot}`,
+        options: ENGINE_SESSION_OPTIONS,
+      });
       client.on('error', (err) => options.onError(err));
       return client;
     };

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { ENGINE_SESSION_OPTIONS } from '../db/pool.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import { diffSql, type InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
@@ -28,7 +29,7 @@ export interface ResyncOptions {
 
 export async function resyncStates(options: ResyncOptions): Promise<AssembledNotification[]> {
   if (options.plans.length === 0) return [];
-  const client = new pg.Client({ connectionString: options.databaseUrl, application_name: 'pushcdc-resync' });
+  const client = new pg.Client({ connectionString: options.databaseUrl, application_name: 'pushcdc-resync', options: ENGINE_SESSION_OPTIONS });
   await client.connect();
   try {
     // As the diff sessions (see DiffSessions.connect): a whole-state diff sorts and hashes every row.

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { retainBackendMemory } from '../db/memory.ts';
-import { createPool, type Pool } from '../db/pool.ts';
+import { createPool, ENGINE_SESSION_OPTIONS, type Pool } from '../db/pool.ts';
 import type { EngineContext, RoleStarter, RunningRole } from '../engine/role.ts';
 import { recordEvent } from '../monitor/events.ts';
 import { OutboxRelay } from '../outbox/relay.ts';
@@ -181,7 +181,11 @@ class CaptureRole {
   private async acquireLock(): Promise<boolean> {
     let announced = false;
     while (!this.stopping) {
-      const client = new pg.Client({ connectionString: this.ctx.databaseUrl, application_name: `pushcdc-lock-${this.ctx.names.slot}` });
+      const client = new pg.Client({
+        connectionString: this.ctx.databaseUrl,
+        application_name: `pushcdc-lock-${this.ctx.names.slot}`,
+        options: ENGINE_SESSION_OPTIONS,
+      });
       client.on('error', (err) => this.logger.error({ err }, 'the capture lock connection failed'));
       await client.connect();
       const { rows } = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('pushcdc capture ' || $1)) AS ok", [this.ctx.names.slot]);

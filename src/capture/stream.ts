@@ -1,4 +1,5 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { ENGINE_SESSION_OPTIONS } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import type { KeyValues, StreamEvent, TableRef } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
@@ -37,7 +38,7 @@ export class ReplicationStream {
     private readonly logger: Logger,
   ) {
     this.service = new LogicalReplicationService(
-      { connectionString: options.connectionString, application_name: `pushcdc-capture-${options.slot}` },
+      { connectionString: options.connectionString, application_name: `pushcdc-capture-${options.slot}`, options: ENGINE_SESSION_OPTIONS },
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
     );
     this.service.on('data', (lsn: string, message: Pgoutput.Message) => {

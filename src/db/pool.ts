@@ -18,9 +18,19 @@ export interface PoolOptions {
   onConnect?: (client: pg.ClientBase) => Promise<void>;
 }
 
+/**
+ * Startup options of every engine connection: no statement or idle-in-transaction timeout, whatever
+ * the role or database sets. A DBA's timeout is meant for runaway application queries; a state build,
+ * a big diff, or a batch waiting for its barrier inside its transaction must finish. Cut off, each
+ * would only be retried, fail the same way and never get anywhere. (pg sends a timeout of 0 as no
+ * setting at all, so it goes as a server option.)
+ */
+export const ENGINE_SESSION_OPTIONS = '-c statement_timeout=0 -c idle_in_transaction_session_timeout=0';
+
 export function createPool(connectionString: string, options: PoolOptions = {}): Pool {
   const pool = new pg.Pool({
     connectionString,
+    options: ENGINE_SESSION_OPTIONS,
     max: options.max ?? 8,
     application_name: options.application ?? 'pushcdc',
     ...(options.keepIdle ? { idleTimeoutMillis: 0 } : {}),
