@@ -67,7 +67,8 @@ export async function prepareCapture(
   const unpublished = (p: InquiryPlan) => p.inquiry.tables.some((t) => publication.missing.has(`${t.info.schema}.${t.info.name}`));
   const stale = slot === 'existing' ? kept.filter(unpublished) : kept;
   if (slot === 'existing' && stale.length > 0) {
-    const tables = [...publication.missing].sort().join(', ');
+    const read = new Set(stale.flatMap((p) => p.inquiry.tables.map((t) => `${t.info.schema}.${t.info.name}`)));
+    const tables = [...publication.missing].filter((t) => read.has(t)).sort().join(', ');
     reason = `publication ${names.publication} no longer listed ${tables}`;
     logger.warn({ publication: names.publication, tables }, `${reason}: listed again`);
   }

@@ -8,19 +8,19 @@ import { assembleNotifications, type AssembledNotification } from '../outbox/ass
 import { lockTablesSql } from './locks.ts';
 
 /**
- * Brings stored states up to date when the slot had to be created anew while they remained: someone
- * dropped it, or PostgreSQL invalidated it (see ensureSlot). What changed in between is in no slot
- * any more, and a state left as it was would drift from the result for good — a root changed then
- * and never again would never be reported. So each such inquiry is diffed whole, its entire stored
- * state against its entire current result, in one transaction whose snapshot is taken after the new
- * slot exists: the net change of the gap goes to the outbox as notifications (in parts when big),
- * which the relay sends like any batch's. A change committed after the slot's start and before this
- * snapshot is both in the snapshot and in the slot, and diffs to nothing when it arrives.
+ * Brings stored states up to date when changes reached no slot for a while (see prepareCapture): the
+ * slot was dropped or invalidated and is new, or the publication was gone or no longer listed a
+ * table. A state left as it was would drift from the result for good — a root changed then and never
+ * again would never be reported. So each such inquiry is diffed whole, its entire stored state
+ * against its entire current result, in one transaction whose snapshot is taken after the repair:
+ * the net change of the gap goes to the outbox as notifications (in parts when big), which the relay
+ * sends like any batch's. A change committed after the repair and before this snapshot is both in the
+ * snapshot and in the slot, and diffs to nothing when it arrives.
  */
 export interface ResyncOptions {
   databaseUrl: string;
   stateSchema: string;
-  /** The inquiries whose states were kept (a state built just now is already current). */
+  /** The inquiries whose states miss changes (kept from before: a state built just now is current). */
   plans: InquiryPlan[];
   company: string;
   maxNotificationBytes: number;
