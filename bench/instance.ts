@@ -3,6 +3,14 @@ import { instanceNames } from '../src/config/env.ts';
 import type { Pool } from '../src/db/pool.ts';
 
 /**
+ * The pushcdc instance of the bench named `name` (see BenchOptions.name) for one inquiry kind, or
+ * `mem` for the memory run's engine child.
+ */
+export function benchInstance(name: string, kind: 'single' | 'join' | 'mem'): string {
+  return `${name}_${kind}`;
+}
+
+/**
  * Drops everything a pushcdc instance creates: slot, publication, schemas, primaryQueue. The slot
  * matters most — a leaked one pins WAL on the server until someone drops it — so this insists: a slot
  * still held by a walsender (its engine is gone, but the server has not noticed yet) is retried, and

@@ -47,11 +47,6 @@ export interface MemoryResult {
   killed: boolean;
 }
 
-/** The memory run's pushcdc instance, for the bench named `name` (see BenchOptions.name). */
-export function memoryInstance(name: string): string {
-  return `${name}_mem`;
-}
-
 export async function measureEngineMemory(options: {
   pool: Pool;
   databaseUrl: string;

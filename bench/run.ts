@@ -5,8 +5,8 @@ import pg from 'pg';
 import { createPool } from '../src/db/pool.ts';
 import { migrateEngine } from '../src/db/migrate.ts';
 import { killEngines } from './engine-process.ts';
-import { dropInstance } from './instance.ts';
-import { measureEngineMemory, memoryInstance, type MemoryResult } from './memory.ts';
+import { benchInstance, dropInstance } from './instance.ts';
+import { measureEngineMemory, type MemoryResult } from './memory.ts';
 import { parseOptions, type Part } from './options.ts';
 import { printReport, type Row } from './report.ts';
 import { runKind } from './runs.ts';
@@ -25,7 +25,7 @@ const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:543
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const DATABASE = `pushcdc_${options.name}`;
 /** Every pushcdc instance the bench runs (<name>_<kind> in this process, <name>_mem as a child). */
-const INSTANCES = [`${options.name}_single`, `${options.name}_join`, memoryInstance(options.name)];
+const INSTANCES = (['single', 'join', 'mem'] as const).map((kind) => benchInstance(options.name, kind));
 
 async function withAdmin(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: ADMIN_URL });
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
             pool,
             databaseUrl: url,
             amqpUrl: AMQP_URL,
-            instance: memoryInstance(options.name),
+            instance: benchInstance(options.name, 'mem'),
             rows: size,
             timeoutMs: options.memoryTimeoutMs,
           }),

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { instanceNames } from '../src/config/env.ts';
 import type { Pool } from '../src/db/pool.ts';
 import { createDecodeSlot, decodeBacklog, dropDecodeSlot } from './decode.ts';
-import { dropInstance } from './instance.ts';
+import { benchInstance, dropInstance } from './instance.ts';
 import { NaivePoller } from './naive.ts';
 import type { BenchOptions } from './options.ts';
 import { runPaced } from './paced.ts';
@@ -96,7 +96,7 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
   await writeFile(path.join(ctx.dir, 'inquiries', `Bench-${kind}.sql`), INQUIRIES[kind]);
   let work = emptyWork();
   let tracker = new DeliveryTracker(() => work);
-  const options = { pool: ctx.pool, databaseUrl: ctx.databaseUrl, amqpUrl: ctx.amqpUrl, dir: ctx.dir, instance: `${ctx.options.name}_${kind}`, tracker: () => tracker };
+  const options = { pool: ctx.pool, databaseUrl: ctx.databaseUrl, amqpUrl: ctx.amqpUrl, dir: ctx.dir, instance: benchInstance(ctx.options.name, kind), tracker: () => tracker };
   let pushcdc: RunningPushcdc | null = null;
   try {
     pushcdc = await startPushcdc(options);

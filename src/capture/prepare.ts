@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import { ensureOutbox } from '../outbox/outbox.ts';
 import { ensurePublication, ensureSlot, replaceSlot, type SlotOrigin } from './publication.ts';
 import { resyncStates } from './resync.ts';
+import { tableKey } from './stream.ts';
 
 /**
  * Everything capture needs before streaming, in the order that loses nothing: views, publication,
@@ -27,7 +28,6 @@ export interface PreparedCapture {
 
 /** What a resync needs beyond the pool (see resyncStates). */
 export interface ResyncSettings {
-  databaseUrl: string;
   company: string;
   maxNotificationBytes: number;
 }
@@ -64,10 +64,10 @@ export async function prepareCapture(
   const plans = inquiries.map((q) => planInquiry(q, names.viewSchema, names.stateSchema));
   const states = await syncStates(pool, names.stateSchema, plans, logger);
   const kept = plans.filter((p) => states.kept.includes(p.inquiry.name));
-  const unpublished = (p: InquiryPlan) => p.inquiry.tables.some((t) => publication.missing.has(`${t.info.schema}.${t.info.name}`));
+  const unpublished = (p: InquiryPlan) => p.inquiry.tables.some((t) => publication.missing.has(tableKey(t.info)));
   const stale = slot === 'existing' ? kept.filter(unpublished) : kept;
   if (slot === 'existing' && stale.length > 0) {
-    const read = new Set(stale.flatMap((p) => p.inquiry.tables.map((t) => `${t.info.schema}.${t.info.name}`)));
+    const read = new Set(stale.flatMap((p) => p.inquiry.tables.map((t) => tableKey(t.info))));
     const tables = [...publication.missing].filter((t) => read.has(t)).sort().join(', ');
     reason = `publication ${names.publication} no longer listed ${tables}`;
     logger.warn({ publication: names.publication, tables }, `${reason}: listed again`);
@@ -75,6 +75,6 @@ export async function prepareCapture(
   if (stale.length === 0 || reason === null) return { plans, states, slot, resynced: null };
   const staleNames = stale.map((p) => p.inquiry.name);
   logger.warn({ inquiries: staleNames }, 'these states miss changes no slot holds: comparing each whole with its current result');
-  const made = await resyncStates({ ...resync, stateSchema: names.stateSchema, plans: stale, logger });
+  const made = await resyncStates({ ...resync, pool, stateSchema: names.stateSchema, plans: stale, logger });
   return { plans, states, slot, resynced: { inquiries: staleNames, reason, notifications: made.length } };
 }

@@ -1,6 +1,7 @@
 import { quoteIdent, type Pool } from '../db/pool.ts';
 import { PushcdcError } from '../errors.ts';
 import type { TableRef } from './changes.ts';
+import { tableKey } from './stream.ts';
 
 /**
  * The publication and the logical slot of one deployment (`pushcdc_<instance>`). The publication
@@ -14,7 +15,7 @@ export interface PublicationCheck {
 }
 
 export async function ensurePublication(pool: Pool, publication: string, tables: TableRef[]): Promise<PublicationCheck> {
-  const wanted = new Map(tables.map((t) => [`${t.schema}.${t.name}`, t]));
+  const wanted = new Map(tables.map((t) => [tableKey(t), t]));
   const list = [...wanted.values()]
     .map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`)
     .sort()

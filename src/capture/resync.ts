@@ -1,5 +1,4 @@
-import pg from 'pg';
-import { ENGINE_SESSION_OPTIONS } from '../db/pool.ts';
+import { inTransaction, type Pool } from '../db/pool.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import { diffSql, type InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
@@ -18,7 +17,7 @@ import { lockTablesSql } from './locks.ts';
  * snapshot and in the slot, and diffs to nothing when it arrives.
  */
 export interface ResyncOptions {
-  databaseUrl: string;
+  pool: Pool;
   stateSchema: string;
   /** The inquiries whose states miss changes (kept from before: a state built just now is current). */
   plans: InquiryPlan[];
@@ -29,13 +28,12 @@ export interface ResyncOptions {
 
 export async function resyncStates(options: ResyncOptions): Promise<AssembledNotification[]> {
   if (options.plans.length === 0) return [];
-  const client = new pg.Client({ connectionString: options.databaseUrl, application_name: 'pushcdc-resync', options: ENGINE_SESSION_OPTIONS });
-  await client.connect();
-  try {
-    // As the diff sessions (see DiffSessions.connect): a whole-state diff sorts and hashes every row.
-    await client.query(`SET work_mem = '64MB'; SET jit = off; ${CREATE_DIFF_ROWS_SQL}`);
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    try {
+  return inTransaction(
+    options.pool,
+    async (client) => {
+      // As the diff sessions (see DiffSessions.connect), for this transaction: a whole-state diff
+      // sorts and hashes every row.
+      await client.query(`SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; ${CREATE_DIFF_ROWS_SQL}`);
       await client.query(lockTablesSql(options.plans));
       const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
       let changed = 0;
@@ -45,23 +43,15 @@ export async function resyncStates(options: ResyncOptions): Promise<AssembledNot
         changed += result.rowCount ?? 0;
         options.logger.info({ inquiry: plan.inquiry.name, rows: result.rowCount ?? 0, ms: Date.now() - started }, 'state compared whole with the current result');
       }
-      const made =
-        changed === 0
-          ? []
-          : await assembleNotifications(
-              [client],
-              options.stateSchema,
-              { companyJson: JSON.stringify(options.company), ticks: ticksFromUnixMicros(BigInt(Date.now()) * 1000n), lsn: rows[0]!.lsn },
-              options.maxNotificationBytes,
-              options.plans.filter((p) => !p.inquiry.rowsShowKeys).map((p) => p.inquiry.name),
-            );
-      await client.query('COMMIT');
-      return made;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+      if (changed === 0) return [];
+      return assembleNotifications(
+        [client],
+        options.stateSchema,
+        { companyJson: JSON.stringify(options.company), ticks: ticksFromUnixMicros(BigInt(Date.now()) * 1000n), lsn: rows[0]!.lsn },
+        options.maxNotificationBytes,
+        options.plans.filter((p) => !p.inquiry.rowsShowKeys).map((p) => p.inquiry.name),
+      );
+    },
+    'BEGIN ISOLATION LEVEL REPEATABLE READ',
+  );
 }

@@ -8,6 +8,7 @@ import { CaptureLoop } from './capture.ts';
 import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
 import { prepareCapture, type PreparedCapture } from './prepare.ts';
 import { publishedTables, slotHealth } from './publication.ts';
+import { tableKey } from './stream.ts';
 
 /**
  * The capture role: one writer per slot. Several instances may run it; one holds an advisory lock
@@ -46,6 +47,7 @@ class CaptureRole {
   private running: Promise<void> | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
   private readonly logger;
+  private readonly limits: CaptureLimits;
   private markReady: () => void = () => undefined;
   readonly ready = new Promise<void>((resolve) => {
     this.markReady = resolve;
@@ -56,6 +58,7 @@ class CaptureRole {
     private readonly options: CaptureRoleOptions,
   ) {
     this.logger = ctx.logger.child({ role: 'capture', slot: ctx.names.slot });
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
   }
 
   start(): void {
@@ -78,7 +81,7 @@ class CaptureRole {
 
   private async run(): Promise<void> {
     if (!(await this.acquireLock())) return;
-    let prepared = await this.prepare();
+    this.prepared = await this.prepare();
     // Connections of its own, kept open: they read megabyte payloads, and keep the memory for the next.
     this.relayPool = createPool(this.ctx.databaseUrl, {
       max: 2,
@@ -90,8 +93,7 @@ class CaptureRole {
     await this.ctx.broker.assertQueue(this.ctx.names.primaryQueue);
     relay.start();
     this.relay = relay;
-    this.prepared = prepared;
-    this.healthTimer = setInterval(() => void this.checkHealth(), { ...DEFAULT_LIMITS, ...this.options.limits }.healthCheckMs);
+    this.healthTimer = setInterval(() => void this.checkHealth(), this.limits.healthCheckMs);
 
     let failures = 0;
     while (!this.stopping) {
@@ -100,7 +102,7 @@ class CaptureRole {
         pool: this.ctx.pool,
         names: this.ctx.names,
         company: this.ctx.env.PUSHCDC_COMPANY,
-        plans: prepared.plans,
+        plans: this.prepared.plans,
         logger: this.logger,
         onCommitted: () => relay.wake(),
         limits: this.options.limits,
@@ -123,8 +125,7 @@ class CaptureRole {
           message: `capture restarts from the slot in ${delay} ms: ${(err as Error).message}`,
         });
         await new Promise((r) => setTimeout(r, delay));
-        prepared = await this.prepareIfBroken(prepared);
-        this.prepared = prepared;
+        await this.prepareIfBroken();
       }
     }
   }
@@ -132,9 +133,8 @@ class CaptureRole {
   /** Views, publication, slot and states (see prepareCapture); a resync is logged as a system event. */
   private async prepare(): Promise<PreparedCapture> {
     const prepared = await prepareCapture(this.ctx.pool, this.ctx.names, this.ctx.inquiries, this.logger, {
-      databaseUrl: this.ctx.databaseUrl,
       company: this.ctx.env.PUSHCDC_COMPANY,
-      maxNotificationBytes: { ...DEFAULT_LIMITS, ...this.options.limits }.maxNotificationBytes,
+      maxNotificationBytes: this.limits.maxNotificationBytes,
     });
     this.logger.info(
       { inquiries: prepared.plans.length, built: prepared.states.built, dropped: prepared.states.dropped },
@@ -158,21 +158,20 @@ class CaptureRole {
    * again, which puts them right and brings the states up to date (see prepareCapture). Should the
    * check itself fail, the restart goes ahead as it was.
    */
-  private async prepareIfBroken(prepared: PreparedCapture): Promise<PreparedCapture> {
-    if (this.stopping) return prepared;
+  private async prepareIfBroken(): Promise<void> {
+    if (this.stopping) return;
     try {
       const health = await slotHealth(this.ctx.pool, this.ctx.names.slot);
-      if (health && health.walStatus !== 'lost' && (await this.unpublished()).length === 0) return prepared;
-      return await this.prepare();
+      if (health && health.walStatus !== 'lost' && (await this.unpublished()).length === 0) return;
+      this.prepared = await this.prepare();
     } catch (err) {
       this.logger.warn({ err }, 'could not check or repair the replication slot and publication; restarting with them as they were');
-      return prepared;
     }
   }
 
   /** Tables the inquiries read that the publication does not list (all of them when it is gone). */
   private async unpublished(): Promise<string[]> {
-    const wanted = new Set((this.prepared?.plans ?? []).flatMap((p) => p.inquiry.tables.map((t) => `${t.info.schema}.${t.info.name}`)));
+    const wanted = new Set((this.prepared?.plans ?? []).flatMap((p) => p.inquiry.tables.map((t) => tableKey(t.info))));
     const listed = await publishedTables(this.ctx.pool, this.ctx.names.publication);
     return [...wanted].filter((t) => !listed?.has(t)).sort();
   }

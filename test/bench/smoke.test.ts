@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { benchInstance } from '../../bench/instance.ts';
 import { instanceNames } from '../../src/config/env.ts';
 import { uniqueKey } from '../support/isolation.ts';
 import { ADMIN_DATABASE_URL, TEST_AMQP_URL } from '../support/services.ts';
@@ -84,7 +85,7 @@ describe('npm run bench', () => {
     } finally {
       await admin.end();
     }
-    for (const kind of ['single', 'join']) expect(await queueExists(instanceNames(`${name}_${kind}`).primaryQueue)).toBe(false);
+    for (const kind of ['single', 'join'] as const) expect(await queueExists(instanceNames(benchInstance(name, kind)).primaryQueue)).toBe(false);
   }, 300_000);
 
   it('refuses a name it cannot use in database, slot and queue names, naming the option', async () => {
