@@ -1,4 +1,3 @@
-import amqp from 'amqplib';
 import type { Broker } from '../src/broker/broker.ts';
 import { connectBroker } from '../src/broker/connect.ts';
 import { captureRole } from '../src/capture/role.ts';
@@ -6,13 +5,13 @@ import { loadEnv, instanceNames } from '../src/config/env.ts';
 import type { Pool } from '../src/db/pool.ts';
 import { loadInquiriesOrThrow } from '../src/inquiry/load.ts';
 import { rootLogger } from '../src/log.ts';
-import { parseQueueMessage } from '../src/notification.ts';
+import { consumeInWorker } from './delivery-consumer.ts';
 import type { DeliveryTracker } from './stats.ts';
-import { versionsOf, type RowVersion } from './workload.ts';
+import type { RowVersion } from './workload.ts';
 
 /**
- * pushcdc end to end, in this process: the capture role (slot, diff, outbox, relay) and a plain
- * AMQP consumer of primaryQueue. A transaction's change counts as out when RabbitMQ confirmed the
+ * pushcdc end to end, in this process: the capture role (slot, diff, outbox, relay), and a plain
+ * AMQP consumer of primaryQueue on a thread of its own. A transaction's change counts as out when RabbitMQ confirmed the
  * notification carrying it (the publish the issue times: commit → confirmed publish); the consumer
  * checks that it did arrive, and reads which transactions it carries.
  */
@@ -53,20 +52,11 @@ export async function startPushcdc(options: {
       else confirmedAt.set(id, at);
     }
   });
-  const connection = await amqp.connect(options.amqpUrl);
-  const channel = await connection.createChannel();
-  await channel.assertQueue(names.primaryQueue, { durable: true });
-  await channel.prefetch(2000);
-  await channel.consume(names.primaryQueue, (msg) => {
-    if (!msg) return;
-    const { notification } = parseQueueMessage(msg.content.toString('utf8'));
-    const rows = notification.Inserted.map(versionsOf);
-    const id = String(msg.properties.messageId);
-    const at = confirmedAt.get(id);
-    confirmedAt.delete(id);
-    if (at === undefined) unconfirmed.set(id, rows);
+  const consumer = await consumeInWorker(options.amqpUrl, names.primaryQueue, ({ messageId, rows }) => {
+    const at = confirmedAt.get(messageId);
+    confirmedAt.delete(messageId);
+    if (at === undefined) unconfirmed.set(messageId, rows);
     else record(rows, at);
-    channel.ack(msg);
   });
   const started = performance.now();
   const role = await captureRole()({
@@ -95,7 +85,7 @@ export async function startPushcdc(options: {
     async stop() {
       await role.stop();
       await broker.close();
-      await connection.close();
+      await consumer.close();
     },
   };
 }

@@ -1,0 +1,36 @@
+import { Worker } from 'node:worker_threads';
+import type { DeliveredMessage, DeliveryWorkerData, DeliveryWorkerMessage } from './delivery-worker.ts';
+
+/**
+ * Consumes primaryQueue on a worker thread (see delivery-worker.ts) and hands each delivered
+ * message's row versions to `onDelivered`; resolves once the consumer is subscribed.
+ */
+export interface DeliveryConsumer {
+  close(): Promise<void>;
+}
+
+export async function consumeInWorker(amqpUrl: string, queue: string, onDelivered: (message: DeliveredMessage) => void): Promise<DeliveryConsumer> {
+  const worker = new Worker(new URL('./delivery-worker.mjs', import.meta.url), { workerData: { amqpUrl, queue } satisfies DeliveryWorkerData });
+  let failure: Error | null = null;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    worker.on('message', (message: DeliveryWorkerMessage) => {
+      if (message.kind === 'ready') resolve();
+      else onDelivered(message);
+    });
+    worker.on('error', (err) => {
+      failure = err;
+      reject(err);
+    });
+    void exited.then(() => reject(failure ?? new Error('the delivery consumer thread ended before it subscribed')));
+  });
+  return {
+    async close() {
+      worker.postMessage('close');
+      // A consumer that failed has exited already; one that hangs on close is ended.
+      const timer = setTimeout(() => void worker.terminate(), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
