@@ -13,6 +13,11 @@ interface Subscription {
   open: boolean;
   unsettled: number;
   droppedSettlements: number;
+  /**
+   * A basic.cancel awaits its reply: the channel must stay open until it comes (a last ack meanwhile
+   * leaves closing to cancel(); closing under it failed the cancel and logged a false warning).
+   */
+  cancelling: boolean;
 }
 
 export interface AmqpConsumerDeps {
@@ -65,12 +70,15 @@ export class AmqpConsumer implements Consumer {
     this.end('cancelled');
     const sub = this.subscription;
     if (!sub?.open) return;
+    sub.cancelling = true;
     try {
       await sub.channel.cancel(sub.tag);
     } catch (err) {
       this.log.warn({ err }, 'cancelling a RabbitMQ consumer failed; closing its channel instead');
       await this.closeChannel(sub);
       return;
+    } finally {
+      sub.cancelling = false;
     }
     // Delivered messages can still be acknowledged after a cancel; the channel goes when they are.
     if (sub.unsettled === 0) await this.closeChannel(sub);
@@ -94,7 +102,7 @@ export class AmqpConsumer implements Consumer {
   private async subscribe(): Promise<void> {
     await this.deps.declare(this.queue, this.options.singleActiveConsumer === true);
     const channel = await this.deps.connection.openChannel(`consume ${this.queue}`);
-    const sub: Subscription = { channel, tag: '', open: true, unsettled: 0, droppedSettlements: 0 };
+    const sub: Subscription = { channel, tag: '', open: true, unsettled: 0, droppedSettlements: 0, cancelling: false };
     channel.on('close', () => {
       sub.open = false;
       if (this.subscription !== sub) return;
@@ -192,7 +200,7 @@ export class AmqpConsumer implements Consumer {
     } catch (err) {
       this.log.warn({ err, messageId: message.properties.messageId }, 'ack/nack failed (channel closing); RabbitMQ delivers the message again');
     }
-    if (this.state !== 'active' && sub.unsettled === 0) void this.closeChannel(sub);
+    if (this.state !== 'active' && sub.unsettled === 0 && !sub.cancelling) void this.closeChannel(sub);
   }
 
   private async closeChannel(sub: Subscription): Promise<void> {

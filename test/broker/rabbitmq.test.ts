@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Broker, OutgoingMessage } from '../../src/broker/broker.ts';
 import { RabbitMqBroker } from '../../src/broker/rabbitmq.ts';
@@ -73,6 +74,24 @@ describe('rabbitmq broker: throughput and resilience', () => {
       `[broker throughput] rabbitmq: publish confirmed ${Math.round(oneCallRate)} msg/s (one call of 20k), ` +
         `${Math.round(batchedRate)} msg/s (batches of 1000); consume+ack ${Math.round(consumeRate)} msg/s (prefetch 1000)`,
     );
+  });
+
+  it('a delivery acked while its consumer is being cancelled is acked, and the cancel completes without a warning', async () => {
+    const warnings: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    const broker = await RabbitMqBroker.connect(TEST_AMQP_URL, { connectionName: 'pushcdc-test-cancel-ack', logger });
+    brokers.push(broker);
+    const queue = await newQueue(broker);
+    await broker.publish(queue, payloads(1));
+    const received = collector();
+    const consumer = await broker.consume(queue, received.handler, { prefetch: 10 });
+    const [delivery] = await received.take(1);
+    // The ack goes out while basic.cancel awaits its reply: the last settlement of a cancelled consumer.
+    const cancelling = consumer.cancel();
+    delivery!.ack();
+    await cancelling;
+    expect(warnings).toEqual([]);
+    await eventually(async () => expect(await broker.stats(queue)).toMatchObject({ messages: 0 }));
   });
 
   it('a publish that RabbitMQ does not confirm in time rejects instead of waiting forever', async () => {
