@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { InstanceNames } from '../config/env.ts';
 import type { Pool } from '../db/pool.ts';
+import { cancellingInquiries } from '../diff/diff-rows.ts';
 import { DiffedRoots, diffInquiry } from '../diff/diff.ts';
 import type { InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
@@ -91,7 +92,7 @@ export class CaptureLoop {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.firstEarlyKeys = this.limits.minKeysPerEarlyDiff;
     this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
-    this.cancelFor = options.plans.filter((p) => !p.inquiry.rowsShowKeys).map((p) => p.inquiry.name);
+    this.cancelFor = cancellingInquiries(options.plans);
     const keyColumns = new Map<string, string[]>();
     for (const plan of options.plans) {
       for (const t of plan.inquiry.tables) {

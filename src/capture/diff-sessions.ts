@@ -27,6 +27,27 @@ export interface DiffSessionsOptions {
 }
 
 /**
+ * How a diff runs, for the diff sessions (`SET`) and a transaction diffing on a pool connection
+ * (`SET LOCAL`, see resyncStates). A big batch (a backlog, a large transaction) sorts and hashes
+ * thousands of rows: in memory, not on disk. JIT off: the planner's blind estimates for CTE joins
+ * cross jit_above_cost, and compiling costs 20-30 ms per statement, more than the key lookups it
+ * would speed up. random_page_cost 1.1: every per-batch query is key lookups into pages the buffer
+ * cache holds; at the default 4 (a spinning disk) the planner seq-scans a million-row table for a
+ * few thousand keys (measured: a 20,000-change join diff 0.95 s → 0.75 s). No parallel workers: the
+ * root lookups through a joined table's keys got a Gather of two, each a fresh process that starts
+ * and first maps the buffer cache for a few thousand key lookups; a big batch already runs in
+ * several sessions, one per core (measured: 10,000 order and line keys, 215-307 ms → 146-190 ms in
+ * one process). plan_cache_mode auto whatever the server's default: a big diff is sent unnamed to
+ * be planned for its keys (see keyedStatement), which force_generic_plan would defeat.
+ */
+export function diffSettingsSql(command: 'SET' | 'SET LOCAL'): string {
+  const settings = { work_mem: "'64MB'", jit: 'off', random_page_cost: '1.1', max_parallel_workers_per_gather: '0', plan_cache_mode: 'auto' };
+  return Object.entries(settings)
+    .map(([name, value]) => `${command} ${name} = ${value}`)
+    .join('; ');
+}
+
+/**
  * The PostgreSQL sessions that diff capture's batches. The main one opens every batch (its snapshot,
  * its table locks); the helpers join a batch big enough to leave in parts anyway, in its exported
  * snapshot, and each diffs its share of the roots.
@@ -71,19 +92,7 @@ export class DiffSessions {
   async connect(plans: InquiryPlan[]): Promise<void> {
     await Promise.all(this.all.map((c) => c.connect()));
     this.pids = await Promise.all(this.all.map(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
-    // A big batch (a backlog, a large transaction) sorts and hashes thousands of rows: in memory, not on
-    // disk. JIT off: the planner's blind estimates for CTE joins cross jit_above_cost, and compiling
-    // costs 20-30 ms per statement, more than the key lookups it would speed up. random_page_cost
-    // 1.1: every per-batch query is key lookups into pages the buffer cache holds; at the default 4
-    // (a spinning disk) the planner seq-scans a million-row table for a few thousand keys (measured:
-    // a 20,000-change join diff 0.95 s → 0.75 s). No parallel workers: the root lookups through a
-    // joined table's keys got a Gather of two, each a fresh process that starts and first maps the
-    // buffer cache for a few thousand key lookups; a big batch already runs in several sessions, one
-    // per core (measured: 10,000 order and line keys, 215-307 ms → 146-190 ms in one process).
-    // plan_cache_mode auto whatever the server's default: a big diff is sent unnamed to be planned for
-    // its keys (see keyedStatement), which force_generic_plan would defeat.
-    const settings = `SET work_mem = '64MB'; SET jit = off; SET random_page_cost = 1.1; SET max_parallel_workers_per_gather = 0;
-      SET plan_cache_mode = auto; ${CREATE_DIFF_ROWS_SQL}`;
+    const settings = `${diffSettingsSql('SET')}; ${CREATE_DIFF_ROWS_SQL}`;
     await Promise.all(this.all.map(retainBackendMemory));
     // The sessions write the state: after a checkpoint, mostly as whole-page images (see there).
     const [compression] = await Promise.all(this.all.map(compressPageImages));

@@ -1,4 +1,4 @@
-import { quoteIdent } from '../db/pool.ts';
+import { quoteTable } from '../db/pool.ts';
 import type { InquiryPlan } from '../diff/plan.ts';
 
 /**
@@ -9,7 +9,7 @@ import type { InquiryPlan } from '../diff/plan.ts';
 export function lockTablesSql(plans: InquiryPlan[]): string {
   const tables = new Set<string>();
   for (const plan of plans) {
-    for (const t of plan.inquiry.tables) tables.add(`${quoteIdent(t.info.schema)}.${quoteIdent(t.info.name)}`);
+    for (const t of plan.inquiry.tables) tables.add(quoteTable(t.info));
   }
   return `LOCK TABLE ${[...tables].join(', ')} IN ACCESS SHARE MODE`;
 }

@@ -1,4 +1,4 @@
-import { quoteIdent, type Pool } from '../db/pool.ts';
+import { quoteIdent, quoteTable, type Pool } from '../db/pool.ts';
 import { PushcdcError } from '../errors.ts';
 import type { TableRef } from './changes.ts';
 import { tableKey } from './stream.ts';
@@ -17,7 +17,7 @@ export interface PublicationCheck {
 export async function ensurePublication(pool: Pool, publication: string, tables: TableRef[]): Promise<PublicationCheck> {
   const wanted = new Map(tables.map((t) => [tableKey(t), t]));
   const list = [...wanted.values()]
-    .map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`)
+    .map(quoteTable)
     .sort()
     .join(', ');
   const listed = await publishedTables(pool, publication);

@@ -1,9 +1,10 @@
 import { inTransaction, type Pool } from '../db/pool.ts';
-import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
+import { cancellingInquiries, CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import { diffSql, type InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
 import { ticksFromUnixMicros } from '../notification.ts';
 import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
+import { diffSettingsSql } from './diff-sessions.ts';
 import { lockTablesSql } from './locks.ts';
 
 /**
@@ -31,9 +32,8 @@ export async function resyncStates(options: ResyncOptions): Promise<AssembledNot
   return inTransaction(
     options.pool,
     async (client) => {
-      // As the diff sessions (see DiffSessions.connect), for this transaction: a whole-state diff
-      // sorts and hashes every row.
-      await client.query(`SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; ${CREATE_DIFF_ROWS_SQL}`);
+      // As the diff sessions run, for this transaction only (a pool connection).
+      await client.query(`${diffSettingsSql('SET LOCAL')}; ${CREATE_DIFF_ROWS_SQL}`);
       await client.query(lockTablesSql(options.plans));
       const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
       let changed = 0;
@@ -49,7 +49,7 @@ export async function resyncStates(options: ResyncOptions): Promise<AssembledNot
         options.stateSchema,
         { companyJson: JSON.stringify(options.company), ticks: ticksFromUnixMicros(BigInt(Date.now()) * 1000n), lsn: rows[0]!.lsn },
         options.maxNotificationBytes,
-        options.plans.filter((p) => !p.inquiry.rowsShowKeys).map((p) => p.inquiry.name),
+        cancellingInquiries(options.plans),
       );
     },
     'BEGIN ISOLATION LEVEL REPEATABLE READ',

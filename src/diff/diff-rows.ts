@@ -1,3 +1,5 @@
+import type { InquiryPlan } from './plan.ts';
+
 /**
  * A batch's diff rows, per capture session: each inquiry's diff statement puts the rows that left
  * ('D') and entered ('I') its result here, and the notifications are assembled from this table inside
@@ -30,3 +32,8 @@ export const CANCEL_UNCHANGED_SQL = `DELETE FROM ${DIFF_ROWS_TABLE} WHERE ctid =
            count(*) FILTER (WHERE op = 'I') OVER (PARTITION BY inquiry, row) AS entering
       FROM ${DIFF_ROWS_TABLE} WHERE inquiry = ANY ($1::text[])) counted
    WHERE n <= least(leaving, entering)))`;
+
+/** The inquiries CANCEL_UNCHANGED_SQL looks at ($1): those whose rows do not show every key. */
+export function cancellingInquiries(plans: InquiryPlan[]): string[] {
+  return plans.filter((p) => !p.inquiry.rowsShowKeys).map((p) => p.inquiry.name);
+}

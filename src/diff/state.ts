@@ -1,4 +1,4 @@
-import { inTransaction, quoteIdent, type Pool } from '../db/pool.ts';
+import { inTransaction, quoteIdent, quoteTable, type Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { freshSql, type InquiryPlan } from './plan.ts';
 
@@ -65,7 +65,7 @@ export async function syncStates(pool: Pool, stateSchema: string, plans: Inquiry
 
 export async function buildState(pool: Pool, stateSchema: string, plan: InquiryPlan, logger: Logger): Promise<number> {
   const root = plan.inquiry.tables[0]!.info;
-  const rootTable = `${quoteIdent(root.schema)}.${quoteIdent(root.name)}`;
+  const rootTable = quoteTable(root);
   const pk = root.keyColumns.map((k) => quoteIdent(k.name)).join(', ');
   const n = plan.rootHidden.length;
   const typed = (first: number) => plan.rootHidden.map((h, i) => `$${first + i}::text::${h.type}`).join(', ');

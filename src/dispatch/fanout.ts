@@ -155,9 +155,9 @@ export async function startFanout(deps: FanoutDeps): Promise<Fanout> {
  * tracks fields there is nothing to filter. Reading a big notification only to write it out again
  * cost the thread 40-55 ms for 3.3 MB (20,000 rows each way; parse 22-34 ms, write 16-23 ms), and in
  * a process that also captures, that is the capture's thread (its relay learns of RabbitMQ's
- * confirms only after). null: read it (no header or messageId,
- * as from another publisher, or a destination that tracks fields). A message that is not what the
- * header says reaches the destination's worker, which keeps an unreadable one as a failed delivery.
+ * confirms only after). null: read it (no header or messageId, as from another publisher, or a
+ * destination that tracks fields). A message that is not what the header says reaches the
+ * destination's worker, which keeps an unreadable one as a failed delivery.
  */
 function verbatimRoutes(delivery: Delivery, routes: Map<string, Route[]>): { query: string; messageId: string; routes: Route[] } | null {
   const query = delivery.headers.query;
