@@ -20,9 +20,25 @@ export async function ensureOutbox(pool: Pool, stateSchema: string): Promise<voi
        payload text NOT NULL,
        created_at timestamptz NOT NULL DEFAULT now())`,
   );
-  // Rows live for milliseconds: compressing a megabyte payload on insert and again on read costs more
-  // than the bytes it saves.
-  await pool.query(`ALTER TABLE ${outboxTable(stateSchema)} ALTER COLUMN payload SET STORAGE EXTERNAL`);
+  await storePayloadsCompressed(pool, outboxTable(stateSchema));
+}
+
+/**
+ * Payloads are stored lz4-compressed: rows of one inquiry are JSON of one shape, and compress about
+ * 3.5×. Measured with a 3.4 MB notification: 1.0 MB of WAL instead of 3.6, insert and commit 11-13 ms
+ * instead of 15-30, read back as fast (31-35 ms). Every byte written goes through the WAL flush at
+ * commit and through the walsender, which decodes each outbox write (its TOAST chunks copied whole)
+ * before it finds the outbox is not published. pglz, the server's default, took 40 ms to compress
+ * it: on a server built without lz4, payloads are stored uncompressed.
+ */
+async function storePayloadsCompressed(pool: Pool, table: string): Promise<void> {
+  try {
+    await pool.query(`ALTER TABLE ${table} ALTER COLUMN payload SET STORAGE EXTENDED, ALTER COLUMN payload SET COMPRESSION lz4`);
+  } catch (err) {
+    // feature_not_supported: "compression method lz4 not supported".
+    if ((err as { code?: string }).code !== '0A000') throw err;
+    await pool.query(`ALTER TABLE ${table} ALTER COLUMN payload SET STORAGE EXTERNAL`);
+  }
 }
 
 export interface OutboxEntry {

@@ -135,6 +135,23 @@ describe('the payload', () => {
     expect(copies.every((c) => c.envelope.notification.Id === id)).toBe(true);
   });
 
+  it('is stored in the outbox lz4-compressed, and a big one leaves the outbox as it was written', async () => {
+    const { rows } = await ctx.pool.query<{ storage: string; compression: string }>(
+      `SELECT attstorage AS storage, attcompression AS compression FROM pg_attribute
+        WHERE attrelid = to_regclass($1) AND attname = 'payload'`,
+      [outboxTable(ctx.names.stateSchema)],
+    );
+    // This server is built with lz4 (PostgreSQL 15 on Debian is); 'x': compressed, then out of line.
+    expect(rows).toEqual([{ storage: 'x', compression: 'l' }]);
+    const ids = Array.from({ length: 3000 }, (_, i) => 10_000 + i);
+    await ctx.pool.query(`INSERT INTO p_item (id, note) SELECT i, 'row ' || i FROM unnest($1::bigint[]) i`, [ids]);
+    const before = reader.messages.length;
+    await reader.waitFor(() => reader.messages.slice(before).some((m) => m.envelope.notification.Inserted.length === ids.length), 20_000, 'the 3,000-row insert');
+    const message = reader.messages.slice(before).find((m) => m.envelope.notification.Inserted.length === ids.length)!;
+    expect(message.envelope.notification.Inserted.map((r) => r.ID)).toEqual(ids);
+    await ctx.pool.query('DELETE FROM p_item WHERE id >= 10000');
+  });
+
   it('the relay sends rounds of big rows in order, reading ahead, and deletes every confirmed row', async () => {
     const ids = ['0b6c2f3e-0000-4000-8000-000000000001', '0b6c2f3e-0000-4000-8000-000000000002', '0b6c2f3e-0000-4000-8000-000000000003'];
     // 5 MiB each: a round takes rows starting within its first 4 MiB, so one row per round.
