@@ -68,7 +68,10 @@ export class CaptureLoop {
    * that many keys starts at minKeysPerEarlyDiff instead (see firstEarlyDiffAt).
    */
   private firstEarlyKeys: number;
-  /** The end of the WAL when the batch in flight took its snapshot: no transaction it sees commits later. */
+  /**
+   * Where the WAL was written to when the batch in flight took its snapshot: about where the last of
+   * its transactions ends (the end of the projection in firstEarlyDiffAt; a heuristic only).
+   */
   private snapshotWalEnd: Lsn = 0n;
   private readonly lockTables: string;
   /** Inquiries whose diff rows can cancel (see CANCEL_UNCHANGED_SQL). */
