@@ -391,22 +391,30 @@ export class CaptureLoop {
   }
 
   /**
+   * How much of the batch's WAL the stream has brought: from its first commit to its last so far, of
+   * the way to where the WAL was at its snapshot. null while it cannot tell (one transaction so far).
+   */
+  private decodedShare(batch: KeyAccumulator): number | null {
+    const first = batch.firstCommitLsn;
+    const last = batch.lastCommitLsn;
+    if (first === null || last === null || last <= first || this.snapshotWalEnd <= first) return null;
+    return Number(last - first) / Number(this.snapshotWalEnd - first);
+  }
+
+  /**
    * Keys the batch's first early diff waits for. Waiting for firstEarlyKeys lets a backlog big enough
    * be shared, but leaves the sessions idle while the stream decodes. So from minKeysPerEarlyDiff
-   * keys on, the batch projects how many keys it will bring (keys per WAL byte so far, up to where
-   * the WAL ended at its snapshot): one that will not bring firstEarlyKeys is not shared anyway, and
-   * starts diffing while the rest of it is still being decoded. The projection is rough (the WAL
-   * holds more than the watched tables' changes; measured at 5,000 keys of 20,000, it was off by up to
-   * half either way), so it is taken again as keys arrive: a batch that looked big may still start
-   * early, until it is nearly decoded (see nearlyDecoded).
+   * keys on, the batch projects how many keys it will bring (its keys so far ÷ its decodedShare): one
+   * that will not bring firstEarlyKeys is not shared anyway, and starts diffing while the rest of it
+   * is still being decoded. The projection is rough (the WAL holds more than the watched tables'
+   * changes; measured at 5,000 keys of 20,000, it was off by up to half either way), so it is taken
+   * again as keys arrive: a batch that looked big may still start early, until it is nearly decoded.
    */
   private firstEarlyDiffAt(batch: KeyAccumulator): number {
     const small = this.limits.minKeysPerEarlyDiff;
-    const first = batch.firstCommitLsn;
-    const last = batch.lastCommitLsn;
-    if (this.firstEarlyKeys <= small || batch.keyCount < small || first === null || last === null || last <= first) return this.firstEarlyKeys;
-    const projected = (batch.keyCount * Number(this.snapshotWalEnd - first)) / Number(last - first);
-    return projected < this.firstEarlyKeys ? small : this.firstEarlyKeys;
+    if (this.firstEarlyKeys <= small || batch.keyCount < small) return this.firstEarlyKeys;
+    const share = this.decodedShare(batch);
+    return share !== null && batch.keyCount / share < this.firstEarlyKeys ? small : this.firstEarlyKeys;
   }
 
   /**
@@ -415,10 +423,7 @@ export class CaptureLoop {
    * the final diff, which the helpers assist.
    */
   private nearlyDecoded(batch: KeyAccumulator): boolean {
-    const first = batch.firstCommitLsn;
-    const last = batch.lastCommitLsn;
-    if (this.sessions.inBatch.length > 1 || first === null || last === null || this.snapshotWalEnd <= first) return false;
-    return Number(last - first) >= NEARLY_DECODED * Number(this.snapshotWalEnd - first);
+    return this.sessions.inBatch.length === 1 && (this.decodedShare(batch) ?? 0) >= NEARLY_DECODED;
   }
 
   /**
@@ -436,11 +441,11 @@ export class CaptureLoop {
     );
     let rows = 0;
     while (!arrived && !this.failure) {
-      // The first diff decides whether the batch is shared: it waits until the keys would make a
-      // notification big enough to leave in parts anyway, so a backlog can be shared. A held stream
-      // is always released by a diff: nothing else would bring the keys the wait is for.
+      // The first diff decides whether the batch is shared: a batch projected big enough waits until
+      // its keys would make a notification that leaves in parts anyway, and then runs however far the
+      // stream got (see firstEarlyDiffAt). A held stream is always released by a diff: nothing else
+      // would bring the keys the wait is for.
       const wanted = this.batchDiffs === 0 ? this.firstEarlyDiffAt(batch) : this.limits.minKeysPerEarlyDiff;
-      // A first diff that waited to share the batch runs however far the stream got.
       const toShare = wanted > this.limits.minKeysPerEarlyDiff;
       if ((batch.keyCount >= wanted && (toShare || !this.nearlyDecoded(batch))) || (this.hold.held && batch.keyCount > 0)) {
         earlyDiffsTotal.inc();
