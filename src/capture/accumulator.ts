@@ -68,6 +68,15 @@ export class KeyAccumulator {
     if (touched.keys.size > this.maxKeysPerTable) this.touchEverything(table);
   }
 
+  /** Adds another accumulator's keys of `table` (a transaction's, at its commit) as they are. */
+  addTouched(table: string, other: TouchedTable): void {
+    if (other.everything) return this.touchEverything(table);
+    const touched = this.table(table);
+    if (touched.everything) return;
+    for (const [id, key] of other.keys) touched.keys.set(id, key);
+    if (touched.keys.size > this.maxKeysPerTable) this.touchEverything(table);
+  }
+
   touchEverything(table: string): void {
     const touched = this.table(table);
     touched.everything = true;

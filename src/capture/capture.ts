@@ -16,7 +16,7 @@ import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notific
 import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
-import { ReplicationStream, tableKey } from './stream.ts';
+import { ReplicationStream } from './stream.ts';
 import { StreamHold } from './stream-hold.ts';
 
 /** The share of a batch's WAL decoded past which its early diffs stop (see nearlyDecoded). */
@@ -223,13 +223,13 @@ export class CaptureLoop {
         this.openTx = { xid: event.xid, commitLsn: event.commitLsn, keys: new KeyAccumulator(this.limits.maxKeysPerTable) };
         return;
       case 'row':
-        this.openTx?.keys.addKeys(tableKey(event.table), event.keys);
+        this.openTx?.keys.addKeys(event.table, event.keys);
         return;
       case 'unkeyed':
-        this.openTx?.keys.touchEverything(tableKey(event.table));
+        this.openTx?.keys.touchEverything(event.table);
         return;
       case 'truncate':
-        for (const t of event.tables) this.openTx?.keys.touchEverything(tableKey(t));
+        for (const t of event.tables) this.openTx?.keys.touchEverything(t);
         return;
       case 'commit':
         this.commit(event.commitLsn, event.commitTimeMicros);
@@ -253,10 +253,7 @@ export class CaptureLoop {
     const joinsBatch = this.current !== null && this.snapshot !== null && isVisible(tx.xid, this.snapshot);
     const target = joinsBatch ? this.current! : this.pending;
     target.beginTransaction(tx.xid, tx.commitLsn);
-    for (const [table, touched] of tx.keys.tables) {
-      if (touched.everything) target.touchEverything(table);
-      else target.addKeys(table, [...touched.keys.values()]);
-    }
+    for (const [table, touched] of tx.keys.tables) target.addTouched(table, touched);
     target.commitTransaction(commitLsn, commitTimeMicros);
     if (joinsBatch) this.batchGrew?.();
     else this.wakeLoop?.();

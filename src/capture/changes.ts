@@ -15,10 +15,11 @@ export type KeyValues = string[];
 
 export type StreamEvent =
   | { kind: 'begin'; xid: number; commitLsn: Lsn }
-  | { kind: 'row'; table: TableRef; keys: KeyValues[] }
+  /** Tables are named `schema.name` (see tableKey). */
+  | { kind: 'row'; table: string; keys: KeyValues[] }
   /** A row whose key could not be read (e.g. an unchanged TOASTed key): recompute that table's inquiries. */
-  | { kind: 'unkeyed'; table: TableRef }
-  | { kind: 'truncate'; tables: TableRef[] }
+  | { kind: 'unkeyed'; table: string }
+  | { kind: 'truncate'; tables: string[] }
   | { kind: 'commit'; commitLsn: Lsn; commitEndLsn: Lsn; commitTimeMicros: bigint }
   | { kind: 'barrier'; token: string; lsn: Lsn }
   | { kind: 'heartbeat'; lsn: Lsn; shouldRespond: boolean };

@@ -1,8 +1,9 @@
-import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { LogicalReplicationService } from 'pg-logical-replication';
 import { ENGINE_SESSION_OPTIONS } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
-import type { KeyValues, StreamEvent, TableRef } from './changes.ts';
+import type { StreamEvent, TableRef } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
+import { KeyOnlyPgoutputPlugin, type KeyMessage } from './pgoutput-keys.ts';
 
 /**
  * The pgoutput stream of one slot, as StreamEvents. Acknowledgement is ours alone: the library's
@@ -23,8 +24,6 @@ export function tableKey(table: TableRef): string {
   return `${table.schema}.${table.name}`;
 }
 
-type Tuple = Record<string, unknown>;
-
 export class ReplicationStream {
   private readonly service: LogicalReplicationService;
   private readonly decoder = new TextDecoder();
@@ -41,7 +40,7 @@ export class ReplicationStream {
       { connectionString: options.connectionString, application_name: `pushcdc-capture-${options.slot}`, options: ENGINE_SESSION_OPTIONS },
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
     );
-    this.service.on('data', (lsn: string, message: Pgoutput.Message) => {
+    this.service.on('data', (lsn: string, message: KeyMessage) => {
       try {
         this.handle(lsn, message);
       } catch (err) {
@@ -56,7 +55,7 @@ export class ReplicationStream {
 
   /** Starts streaming from the slot's confirmed position; resolves once the server has started. */
   start(): Promise<void> {
-    const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [this.options.publication], messages: true });
+    const plugin = new KeyOnlyPgoutputPlugin({ protoVersion: 1, publicationNames: [this.options.publication], messages: true }, this.options.keyColumns);
     return new Promise((resolve, reject) => {
       this.service.once('start', () => {
         this.started = true;
@@ -117,64 +116,35 @@ export class ReplicationStream {
     await this.service.destroy();
   }
 
-  private handle(lsnText: string, message: Pgoutput.Message): void {
+  private handle(lsnText: string, message: KeyMessage): void {
     switch (message.tag) {
-      case 'relation':
-        // Keys travel as PostgreSQL's text output, exactly; the SQL side casts them back.
-        for (const column of message.columns) column.parser = (raw: unknown) => raw;
-        return;
       case 'begin':
-        this.onEvent({ kind: 'begin', xid: message.xid, commitLsn: parseLsn(message.commitLsn ?? lsnText) });
+        // A begin without a final LSN (0) does not occur in pgoutput 1; the message's own LSN stands in.
+        this.onEvent({ kind: 'begin', xid: message.xid, commitLsn: message.commitLsn || parseLsn(lsnText) });
         return;
       case 'commit':
-        this.onEvent({
-          kind: 'commit',
-          commitLsn: parseLsn(message.commitLsn ?? lsnText),
-          commitEndLsn: parseLsn(message.commitEndLsn ?? lsnText),
-          commitTimeMicros: message.commitTime as bigint,
-        });
+        this.onEvent({ kind: 'commit', commitLsn: message.commitLsn, commitEndLsn: message.commitEndLsn, commitTimeMicros: message.commitTimeMicros });
         return;
-      case 'insert':
-        this.row(message.relation, [message.new]);
+      case 'row':
+        this.onEvent({ kind: 'row', table: message.table, keys: message.keys });
         return;
-      case 'update':
-        // With the default replica identity the old key comes only when the key changed.
-        this.row(message.relation, [message.new, message.key ?? message.old]);
+      case 'unkeyed':
+        // A key column arrived as "unchanged TOAST" or was missing: we cannot name the row.
+        this.onEvent({ kind: 'unkeyed', table: message.table });
         return;
-      case 'delete':
-        this.row(message.relation, [message.key ?? message.old]);
+      case 'unwatched':
+        this.logger.debug({ table: message.table }, 'change of a table no inquiry reads');
         return;
       case 'truncate':
-        this.onEvent({ kind: 'truncate', tables: message.relations.map((r) => ({ schema: r.schema, name: r.name })) });
+        this.onEvent({ kind: 'truncate', tables: message.tables });
         return;
       case 'message':
         if (!message.transactional && message.prefix === this.options.barrierPrefix) {
           this.onEvent({ kind: 'barrier', token: this.decoder.decode(message.content), lsn: parseLsn(lsnText) });
         }
         return;
-      default:
+      case 'other':
         return;
     }
-  }
-
-  private row(relation: Pgoutput.MessageRelation, tuples: (Tuple | null)[]): void {
-    const table = { schema: relation.schema, name: relation.name };
-    const columns = this.options.keyColumns.get(tableKey(table));
-    if (!columns) {
-      this.logger.debug({ table: tableKey(table) }, 'change of a table no inquiry reads');
-      return;
-    }
-    const keys: KeyValues[] = [];
-    for (const tuple of tuples) {
-      if (!tuple) continue;
-      const values = columns.map((c) => tuple[c]);
-      if (values.some((v) => typeof v !== 'string')) {
-        // A key column arrived as "unchanged TOAST" or was missing: we cannot name the row.
-        this.onEvent({ kind: 'unkeyed', table });
-        return;
-      }
-      keys.push(values as string[]);
-    }
-    this.onEvent({ kind: 'row', table, keys });
   }
 }
