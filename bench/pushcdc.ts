@@ -7,7 +7,6 @@ import { loadInquiriesOrThrow } from '../src/inquiry/load.ts';
 import { rootLogger } from '../src/log.ts';
 import { consumeInWorker } from './delivery-consumer.ts';
 import type { DeliveryTracker } from './stats.ts';
-import type { RowVersion } from './workload.ts';
 
 /**
  * pushcdc end to end, in this process: the capture role (slot, diff, outbox, relay), and a plain
@@ -39,24 +38,21 @@ export async function startPushcdc(options: {
   // RabbitMQ may deliver a message before it confirms it to the publisher: whichever of the two comes
   // second records the transactions, at the confirm's time.
   const confirmedAt = new Map<string, number>();
-  const unconfirmed = new Map<string, RowVersion[][]>();
-  const record = (rows: RowVersion[][], at: number) => {
-    const tracker = options.tracker();
-    for (const versions of rows) tracker.observe(versions, at);
-  };
+  const unconfirmed = new Map<string, Int32Array>();
+  const record = (versions: Int32Array, at: number) => options.tracker().observe(versions, at);
   const broker = timeConfirms(await connectBroker({ amqpUrl: options.amqpUrl, pool: options.pool }), (ids, at) => {
     for (const id of ids) {
-      const rows = unconfirmed.get(id);
+      const versions = unconfirmed.get(id);
       unconfirmed.delete(id);
-      if (rows) record(rows, at);
+      if (versions) record(versions, at);
       else confirmedAt.set(id, at);
     }
   });
-  const consumer = await consumeInWorker(options.amqpUrl, names.primaryQueue, ({ messageId, rows }) => {
+  const consumer = await consumeInWorker(options.amqpUrl, names.primaryQueue, ({ messageId, versions }) => {
     const at = confirmedAt.get(messageId);
     confirmedAt.delete(messageId);
-    if (at === undefined) unconfirmed.set(messageId, rows);
-    else record(rows, at);
+    if (at === undefined) unconfirmed.set(messageId, versions);
+    else record(versions, at);
   });
   const started = performance.now();
   const role = await captureRole()({

@@ -1,4 +1,4 @@
-import type { RowVersion, WorkloadResult } from './workload.ts';
+import type { WorkloadResult } from './workload.ts';
 
 /** Percentiles and the report table. */
 export function percentile(values: number[], p: number): number {
@@ -17,10 +17,12 @@ export class DeliveryTracker {
 
   constructor(private readonly work: () => WorkloadResult) {}
 
-  observe(versions: RowVersion[], at: number): void {
-    for (const v of versions) {
-      const seqs = this.work().writes.get(v.row);
-      const upTo = seqs?.indexOf(v.seq) ?? -1;
+  /** `versions`: pairs of a row (rowKey) and the seq whose write of it was seen (see versionsOf). */
+  observe(versions: ArrayLike<number>, at: number): void {
+    const writes = this.work().writes;
+    for (let v = 0; v + 1 < versions.length; v += 2) {
+      const seqs = writes.get(versions[v]!);
+      const upTo = seqs?.indexOf(versions[v + 1]!) ?? -1;
       for (let i = 0; i <= upTo; i++) if (!this.firstSeen.has(seqs![i]!)) this.firstSeen.set(seqs![i]!, at);
     }
   }

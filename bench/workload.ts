@@ -25,11 +25,19 @@ export interface WorkloadResult {
   finishedAt: number;
   /** seq → time its COMMIT returned (ms, performance.now()). */
   commits: Map<number, number>;
-  /** `table:id` → the seqs that wrote that row, in write order (a later write supersedes earlier ones). */
-  writes: Map<string, number[]>;
+  /** rowKey(table, id) → the seqs that wrote that row, in write order (a later write supersedes earlier ones). */
+  writes: Map<number, number[]>;
 }
 
 const TABLES = ['bench_customer', 'bench_order', 'bench_line'];
+
+/**
+ * One number per row of the bench's tables (a small integer for ids below 2^29): the tracker looks up
+ * every version a delivered notification shows, tens of thousands per notification.
+ */
+export function rowKey(table: number, id: number): number {
+  return id * TABLES.length + table;
+}
 let nextSeq = 1;
 
 /**
@@ -51,7 +59,7 @@ export async function runWorkload(
   const drawn = spec.ids;
   const pick = drawn ? () => drawn[Math.floor(Math.random() * drawn.length)]! : () => 1 + Math.floor(Math.random() * spec.rows);
   const startedAt = performance.now();
-  const writes = new Map<string, number[]>();
+  const writes = new Map<number, number[]>();
   const live: WorkloadResult = { startedAt, finishedAt: 0, commits, writes };
   onStart?.(live);
   await Promise.all(
@@ -63,14 +71,15 @@ export async function runWorkload(
           if (gate) await gate(n, startedAt);
           const seq = nextSeq++;
           // The single-table inquiry reads customers only; the join workload rotates over all three.
-          const table = spec.kind === 'single' ? TABLES[0]! : TABLES[n % 3]!;
+          const tableIndex = spec.kind === 'single' ? 0 : n % 3;
+          const table = TABLES[tableIndex]!;
           const ids = Array.from({ length: spec.txSize }, pick);
           await client.query('BEGIN');
           await client.query(`UPDATE ${table} SET seq = $1 WHERE id = ANY($2::int[])`, [seq, ids]);
           // Recorded before COMMIT (a reader may see the row before this continuation runs again) and
           // after the UPDATE returned, i.e. once its row locks were granted: appends are in write order.
           for (const id of ids) {
-            const key = `${table}:${id}`;
+            const key = rowKey(tableIndex, id);
             const list = writes.get(key) ?? [];
             list.push(seq);
             writes.set(key, list);
@@ -87,22 +96,19 @@ export async function runWorkload(
   return live;
 }
 
-/** A result row's versions: which row of which table it shows, at which seq. */
-export interface RowVersion {
-  row: string;
-  seq: number;
-}
-
-export function versionsOf(row: Record<string, unknown>): RowVersion[] {
-  const out: RowVersion[] = [];
-  const add = (table: string, id: unknown, seq: unknown) => {
-    if (id !== null && id !== undefined && seq !== null && seq !== undefined) out.push({ row: `${table}:${String(id)}`, seq: Number(seq) });
+/**
+ * The versions a result row shows, appended to `out` as pairs: the row (rowKey) and the seq that
+ * wrote it, for each bench table the row shows.
+ */
+export function versionsOf(row: Record<string, unknown>, out: number[] = []): number[] {
+  const add = (table: number, id: unknown, seq: unknown) => {
+    if (id !== null && id !== undefined && seq !== null && seq !== undefined) out.push(rowKey(table, Number(id)), Number(seq));
   };
-  if ('seq' in row) add('bench_customer', row.id, row.seq);
+  if ('seq' in row) add(0, row.id, row.seq);
   else {
-    add('bench_customer', row.id, row.c_seq);
-    add('bench_order', row.order_id, row.o_seq);
-    add('bench_line', row.line_id, row.l_seq);
+    add(0, row.id, row.c_seq);
+    add(1, row.order_id, row.o_seq);
+    add(2, row.line_id, row.l_seq);
   }
   return out;
 }
