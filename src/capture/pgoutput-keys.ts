@@ -41,7 +41,7 @@ interface RelationKeys {
 /** (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY: PostgreSQL counts from 2000-01-01. */
 const POSTGRES_EPOCH_MICROS = 946_684_800_000_000n;
 
-const TAG = { begin: 0x42, commit: 0x43, insert: 0x49, update: 0x55, delete: 0x44, relation: 0x52, truncate: 0x54, message: 0x4d } as const;
+const TAG = { begin: 0x42, commit: 0x43, insert: 0x49, update: 0x55, delete: 0x44 } as const;
 const TUPLE = { key: 0x4b, old: 0x4f, new: 0x4e } as const;
 const COLUMN = { null: 0x6e, unchangedToast: 0x75, text: 0x74, binary: 0x62 } as const;
 
@@ -121,6 +121,8 @@ export class KeyOnlyPgoutputPlugin extends PgoutputPlugin {
       const read = readKeys(buf, at + 1, keyIndexes, null);
       old = read.values;
       at = read.end;
+    } else if (buf[0] === TAG.delete) {
+      throw new Error(`unexpected pgoutput tuple kind ${String.fromCharCode(buf[at] ?? 0)} in a delete`);
     }
     if (buf[0] !== TAG.delete) {
       if (buf[at] !== TUPLE.new) throw new Error(`unexpected pgoutput tuple kind ${String.fromCharCode(buf[at] ?? 0)} in a row change`);
