@@ -17,14 +17,14 @@ export interface DeliveryWorkerData {
 
 /**
  * What the worker posts per delivered message: its id and the versions its Inserted rows show (pairs,
- * see versionsOf), in a typed array whose memory moves to the engine's thread without a copy. As
+ * see versionsOf), in a typed array (doubles: every rowKey fits) whose memory moves to the engine's thread without a copy. As
  * objects, one per row, the structured clone of a 20,000-row notification held the engine's thread
  * for 20-30 ms on arrival, often just before the relay's confirm.
  */
 export interface DeliveredMessage {
   kind: 'delivered';
   messageId: string;
-  versions: Int32Array;
+  versions: Float64Array;
 }
 
 /** Posted once the consumer is subscribed. */
@@ -45,7 +45,7 @@ await channel.consume(queue, (msg) => {
   const { notification } = parseQueueMessage(msg.content.toString('utf8'));
   const pairs: number[] = [];
   for (const row of notification.Inserted) versionsOf(row, pairs);
-  const versions = new Int32Array(pairs);
+  const versions = new Float64Array(pairs);
   const delivered: DeliveredMessage = { kind: 'delivered', messageId: String(msg.properties.messageId), versions };
   port.postMessage(delivered, [versions.buffer]);
   channel.ack(msg);

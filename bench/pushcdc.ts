@@ -38,8 +38,8 @@ export async function startPushcdc(options: {
   // RabbitMQ may deliver a message before it confirms it to the publisher: whichever of the two comes
   // second records the transactions, at the confirm's time.
   const confirmedAt = new Map<string, number>();
-  const unconfirmed = new Map<string, Int32Array>();
-  const record = (versions: Int32Array, at: number) => options.tracker().observe(versions, at);
+  const unconfirmed = new Map<string, Float64Array>();
+  const record = (versions: Float64Array, at: number) => options.tracker().observe(versions, at);
   const broker = timeConfirms(await connectBroker({ amqpUrl: options.amqpUrl, pool: options.pool }), (ids, at) => {
     for (const id of ids) {
       const versions = unconfirmed.get(id);

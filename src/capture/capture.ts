@@ -13,7 +13,7 @@ import { DiffSessions } from './diff-sessions.ts';
 import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
 import { lockTablesSql } from './locks.ts';
 import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, transactionsTotal } from './metrics.ts';
-import type { StreamEvent } from './changes.ts';
+import { tableKey, type StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
 import { ReplicationStream } from './stream.ts';
@@ -105,7 +105,7 @@ export class CaptureLoop {
     const keyColumns = new Map<string, string[]>();
     for (const plan of options.plans) {
       for (const t of plan.inquiry.tables) {
-        const key = `${t.info.schema}.${t.info.name}`;
+        const key = tableKey(t.info);
         keyColumns.set(key, t.info.keyColumns.map((k) => k.name));
         const list = this.plansByTable.get(key) ?? [];
         if (!list.includes(plan)) list.push(plan);

@@ -10,6 +10,11 @@ export interface TableRef {
   name: string;
 }
 
+/** How capture names a table everywhere: `schema.name`, unquoted, as catalogs and pgoutput give them. */
+export function tableKey(table: TableRef): string {
+  return `${table.schema}.${table.name}`;
+}
+
 /** Key values as PostgreSQL's text output, in primary-key column order. */
 export type KeyValues = string[];
 

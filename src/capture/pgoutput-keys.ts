@@ -1,5 +1,5 @@
 import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
-import type { KeyValues } from './changes.ts';
+import { tableKey, type KeyValues } from './changes.ts';
 import type { Lsn } from './lsn.ts';
 
 /**
@@ -88,14 +88,14 @@ export class KeyOnlyPgoutputPlugin extends PgoutputPlugin {
   private viaLibrary(message: Pgoutput.Message): KeyMessage {
     switch (message.tag) {
       case 'relation': {
-        const table = `${message.schema}.${message.name}`;
+        const table = tableKey(message);
         const names = this.keyColumns.get(table);
         const keyIndexes = names ? names.map((name) => message.columns.findIndex((c) => c.name === name)) : null;
         this.relations.set(message.relationOid, { table, keyIndexes });
         return { tag: 'other' };
       }
       case 'truncate':
-        return { tag: 'truncate', tables: message.relations.map((r) => `${r.schema}.${r.name}`) };
+        return { tag: 'truncate', tables: message.relations.map(tableKey) };
       case 'message':
         return { tag: 'message', transactional: message.transactional, prefix: message.prefix, content: message.content };
       default:

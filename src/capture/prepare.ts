@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import { ensureOutbox } from '../outbox/outbox.ts';
 import { ensurePublication, ensureSlot, replaceSlot, type SlotOrigin } from './publication.ts';
 import { resyncStates } from './resync.ts';
-import { tableKey } from './stream.ts';
+import { tableKey } from './changes.ts';
 
 /**
  * Everything capture needs before streaming, in the order that loses nothing: views, publication,

@@ -1,7 +1,6 @@
 import { quoteIdent, quoteTable, type Pool } from '../db/pool.ts';
 import { PushcdcError } from '../errors.ts';
-import type { TableRef } from './changes.ts';
-import { tableKey } from './stream.ts';
+import { tableKey, type TableRef } from './changes.ts';
 
 /**
  * The publication and the logical slot of one deployment (`pushcdc_<instance>`). The publication

@@ -8,7 +8,7 @@ import { CaptureLoop } from './capture.ts';
 import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
 import { prepareCapture, type PreparedCapture } from './prepare.ts';
 import { publishedTables, slotHealth } from './publication.ts';
-import { tableKey } from './stream.ts';
+import { tableKey } from './changes.ts';
 
 /**
  * The capture role: one writer per slot. Several instances may run it; one holds an advisory lock

@@ -1,7 +1,7 @@
 import { LogicalReplicationService } from 'pg-logical-replication';
 import { ENGINE_SESSION_OPTIONS } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
-import type { StreamEvent, TableRef } from './changes.ts';
+import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { KeyOnlyPgoutputPlugin, type KeyMessage } from './pgoutput-keys.ts';
 
@@ -18,10 +18,6 @@ export interface StreamOptions {
   barrierPrefix: string;
   /** Primary-key columns, in order, of every watched table (`schema.name`). */
   keyColumns: Map<string, string[]>;
-}
-
-export function tableKey(table: TableRef): string {
-  return `${table.schema}.${table.name}`;
 }
 
 export class ReplicationStream {

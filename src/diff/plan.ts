@@ -1,3 +1,4 @@
+import { tableKey } from '../capture/changes.ts';
 import { quoteIdent, quoteLiteral } from '../db/pool.ts';
 import type { CompiledInquiry, ResultColumn } from '../inquiry/compile.ts';
 import { supportViewName, viewName } from '../inquiry/views.ts';
@@ -43,7 +44,7 @@ export function planInquiry(inquiry: CompiledInquiry, viewSchema: string, stateS
   );
   const aliasesByTable = new Map<string, { alias: string; hidden: HiddenColumn[] }[]>();
   for (const t of inquiry.tables) {
-    const key = `${t.info.schema}.${t.info.name}`;
+    const key = tableKey(t.info);
     const list = aliasesByTable.get(key) ?? [];
     list.push({ alias: t.alias, hidden: hidden.filter((h) => h.alias === t.alias) });
     aliasesByTable.set(key, list);
