@@ -9,6 +9,7 @@ import { ticksFromUnixMicros } from '../notification.ts';
 import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
 import { KeyAccumulator, keysIn, type TouchedTable } from './accumulator.ts';
 import { BatchBarrier } from './barrier.ts';
+import { DiffAhead } from './diff-ahead.ts';
 import { DiffSessions } from './diff-sessions.ts';
 import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
 import { lockTablesSql } from './locks.ts';
@@ -93,6 +94,8 @@ export class CaptureLoop {
   private batchGrew: (() => void) | null = null;
   /** Per inquiry, the roots the batch in flight has diffed (see DiffedRoots). */
   private diffed = new Map<InquiryPlan, DiffedRoots>();
+  /** The rest of the batch in flight, compared while its last early diff runs (see DiffAhead). */
+  private ahead: DiffAhead | null = null;
   private loop: Promise<void> | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private lastEventAt = Date.now();
@@ -322,6 +325,7 @@ export class CaptureLoop {
       this.snapshotWalEnd = parseLsn(taken.lsn);
       const barrier = this.awaitBarrier();
       this.diffed = new Map();
+      this.ahead = null;
       let rows = await this.diffWhileWaiting(batch, barrier);
       const barrierLsn = await barrier;
       const barrierAt = Date.now();
@@ -329,6 +333,11 @@ export class CaptureLoop {
       this.snapshot = null;
       if (this.failure) throw this.failure;
 
+      if (this.ahead !== null) {
+        const ahead: DiffAhead = this.ahead;
+        const done = await ahead.finish(this.client);
+        rows += done.rows + (await this.diffKeys(ahead.touched, true, done.handled));
+      }
       rows += await this.diffKeys(batch.takeKeys());
       const diffedAt = Date.now();
       const entries = rows > 0 ? await this.assemble(batch) : [];
@@ -367,6 +376,7 @@ export class CaptureLoop {
     } finally {
       this.current = null;
       this.snapshot = null;
+      this.ahead = null;
       this.batchRunning = false;
       // A hold ends with the batch that could take the held keys: a commit may hold the stream just as
       // the barrier arrives (already read, behind the pause), and with nothing left pending no diff
@@ -449,7 +459,9 @@ export class CaptureLoop {
         const keys = batch.takeKeys();
         this.hold.set(false);
         const started = Date.now();
-        rows += await this.diffKeys(keys, false);
+        const diffing = this.diffKeys(keys, false);
+        this.compareAheadIfBarrierFirst(diffing, barrier, batch);
+        rows += await diffing;
         this.options.logger.debug({ keys: keysIn(keys), ms: Date.now() - started }, 'early diff');
         continue;
       }
@@ -460,24 +472,54 @@ export class CaptureLoop {
   }
 
   /**
-   * Diffs every inquiry reading the touched tables into the diff-rows tables; returns the row count.
+   * If the barrier comes while `diffing` (an early diff) runs, the rest of the batch is known: the
+   * assistants start on it at once (see DiffAhead), and runBatch has the main session finish it.
+   */
+  private compareAheadIfBarrierFirst(diffing: Promise<number>, barrier: Promise<Lsn>, batch: KeyAccumulator): void {
+    const first = Promise.race([diffing.then(() => 'diff', () => 'diff'), barrier.then(() => 'barrier', () => 'lost')]);
+    void first.then(async (which) => {
+      if (which !== 'barrier') return;
+      // Assistants join the batch as its first diff starts (see diffKeys); a batch shared has none.
+      const assistants = await this.sessions.joinedAssistants();
+      if (assistants.length === 0 || this.failure || this.ahead !== null || this.current !== batch) return;
+      const touched = batch.takeKeys();
+      if (touched.size === 0) return;
+      this.ahead = new DiffAhead(assistants, this.affectedBy(touched), touched, this.limits, (plan) => this.diffedRoots(plan));
+      this.options.logger.debug({ keys: keysIn(touched) }, 'the barrier came during an early diff: the rest is compared meanwhile');
+    }).catch((err: unknown) => this.fail(err as Error));
+  }
+
+  private affectedBy(touched: Map<string, TouchedTable>): InquiryPlan[] {
+    const affected = new Set<InquiryPlan>();
+    for (const table of touched.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
+    return [...affected];
+  }
+
+  private diffedRoots(plan: InquiryPlan): DiffedRoots {
+    const diffed = this.diffed.get(plan) ?? new DiffedRoots();
+    this.diffed.set(plan, diffed);
+    return diffed;
+  }
+
+  /**
+   * Diffs every inquiry reading the touched tables into the diff-rows tables, but those in `done`
+   * (already diffed by a DiffAhead); returns the row count.
    * The batch's first diff decides whether the batch is shared among the diff sessions. `assisted`:
    * whether the helpers may compare part of a diff the main session runs alone. Not in early diffs:
    * then the walsender decoding the rest of the batch and the engine reading it already take most of
    * a core, and a third busy process slows the decode, which is what the batch waits for.
    */
-  private async diffKeys(touched: Map<string, TouchedTable>, assisted = true): Promise<number> {
-    const affected = new Set<InquiryPlan>();
-    for (const table of touched.keys()) for (const plan of this.plansByTable.get(table) ?? []) affected.add(plan);
-    if (this.batchDiffs++ === 0) await this.sessions.shareIfBig(affected, touched);
-    if (assisted) await this.sessions.assistIfBig(keysIn(touched));
+  private async diffKeys(touched: Map<string, TouchedTable>, assisted = true, done: Set<InquiryPlan> = new Set()): Promise<number> {
+    const affected = this.affectedBy(touched).filter((plan) => !done.has(plan));
+    if (this.batchDiffs++ === 0) await this.sessions.shareIfBig(new Set(affected), touched);
+    // The assistants join the batch's snapshot now even when they do not help this diff: this diff may
+    // still run when the barrier comes, and then they compare the rest (see compareAheadIfBarrierFirst).
+    await this.sessions.assistIfBig(keysIn(touched));
     let rows = 0;
     for (const plan of affected) {
-      const diffed = this.diffed.get(plan) ?? new DiffedRoots();
-      this.diffed.set(plan, diffed);
       // An inquiry whose rows can cancel is diffed in one session, where its pairs meet.
       const sessions = plan.inquiry.rowsShowKeys ? this.sessions.inBatch : [this.client];
-      rows += await diffInquiry(sessions, plan, touched, this.limits, diffed, this.sessions.assistants);
+      rows += await diffInquiry(sessions, plan, touched, this.limits, this.diffedRoots(plan), assisted ? this.sessions.assistants : []);
     }
     return rows;
   }

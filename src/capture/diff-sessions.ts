@@ -64,6 +64,8 @@ export class DiffSessions {
   assistants: pg.Client[] = [];
   /** The helpers could not join the batch in flight (a lock is awaited): not asked again. */
   private assistRefused = false;
+  /** The helpers joining the batch's snapshot to assist, while they do (see assistIfBig). */
+  private joining: Promise<boolean> | null = null;
   /** Backend pids, to end the sessions when a stop abandons the batch in flight. */
   private pids: number[] = [];
   /** Per shareable inquiry: its state's rows, and about how many bytes a diffed root adds to a notification. */
@@ -205,8 +207,19 @@ export class DiffSessions {
   async assistIfBig(keys: number): Promise<void> {
     if (this.helpers.length === 0 || this.inBatch.length > 1 || this.assistants.length > 0 || this.assistRefused) return;
     if (keys < this.options.minKeysToAssist) return;
-    if (await this.joinSnapshot()) this.assistants = this.helpers;
-    else this.assistRefused = true;
+    this.joining = this.joinSnapshot();
+    try {
+      if (await this.joining) this.assistants = this.helpers;
+      else this.assistRefused = true;
+    } finally {
+      this.joining = null;
+    }
+  }
+
+  /** The assistants of the batch in flight, once a join under way (assistIfBig) has settled. */
+  async joinedAssistants(): Promise<pg.Client[]> {
+    await this.joining?.catch(() => undefined);
+    return this.assistants;
   }
 
   private async share(): Promise<void> {

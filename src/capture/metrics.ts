@@ -61,3 +61,9 @@ export const assistedDiffsTotal = new Counter({
   help: 'Diffs of one session helped by the other diff sessions, which compared part of the roots for it to write',
   registers: [register],
 });
+
+export const comparedAheadTotal = new Counter({
+  name: 'pushcdc_capture_compared_ahead_total',
+  help: 'Batches whose rest the other diff sessions began comparing while the main session still ran an early diff (the barrier had come)',
+  registers: [register],
+});

@@ -20,15 +20,20 @@ export interface DiffLimits {
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /**
- * The roots one inquiry has already diffed in the current batch. Every diff of a batch reads the same
- * snapshot, so a root diffed once holds exactly its snapshot rows: diffing it again (a row touched
- * again later in a backlog) finds nothing, and is skipped. After a full diff, everything is.
- * Remembers at most `MAX_REMEMBERED` roots: skipping saves work, forgetting costs none of correctness.
+ * The roots one inquiry has diffed, or is diffing, in the current batch. Every diff of a batch reads
+ * the same snapshot, so a root diffed once holds exactly its snapshot rows: diffing it again (a row
+ * touched again later in a backlog) finds nothing, and is skipped. A root is claimed as soon as a
+ * diff has found it, before that diff runs: a comparison started meanwhile in another session (see
+ * DiffAhead) must not take it too, since it would not see the claiming diff's writes. After a full
+ * diff, everything is claimed. Remembers at most `MAX_REMEMBERED` roots: skipping saves work,
+ * forgetting costs none of correctness — but a batch that forgot some cannot be compared ahead.
  */
 export class DiffedRoots {
   static readonly MAX_REMEMBERED = 200_000;
   private readonly roots = new Set<string>();
   everything = false;
+  /** A root was not remembered: some diffed root may not be known as such. */
+  forgot = false;
   skipped = 0;
 
   has(root: string): boolean {
@@ -37,12 +42,69 @@ export class DiffedRoots {
 
   add(root: string): void {
     if (this.roots.size < DiffedRoots.MAX_REMEMBERED) this.roots.add(root);
+    else this.forgot = true;
   }
 
   /** Whether `more` roots fit: while they do, a root not remembered was not diffed in this batch. */
   canRemember(more: number): boolean {
     return !this.everything && this.roots.size + more <= DiffedRoots.MAX_REMEMBERED;
   }
+}
+
+/** The roots a batch's touched keys reach in one inquiry, claimed by the caller; or every root. */
+interface FoundRoots {
+  everything: boolean;
+  roots: Map<string, string[]>;
+}
+
+/**
+ * The roots the touched keys reach: the touched root rows themselves, and — through the other
+ * tables' keys — the roots of stored and fresh rows holding them (looked up by `lookupSessions`,
+ * each its slice of the keys). Each root is claimed as it is found, in the same turn as the check
+ * that no other diff claimed it first (left out then): two diffs finding roots at once never both
+ * take one. With a table to recompute entirely, nothing is claimed: the caller claims everything.
+ */
+async function findRoots(lookupSessions: Queryable[], plan: InquiryPlan, touched: Map<string, TouchedTable>, diffed: DiffedRoots): Promise<FoundRoots> {
+  const roots = new Map<string, string[]>();
+  const addRoot = (values: string[]) => {
+    const key = values.length === 1 ? values[0]! : JSON.stringify(values);
+    if (diffed.has(key)) diffed.skipped++;
+    else {
+      roots.set(key, values);
+      diffed.add(key);
+    }
+  };
+  const lookups: { alias: string; hidden: InquiryPlan['hidden']; keys: string[][] }[] = [];
+  const rootAlias = plan.inquiry.tables[0]!.alias;
+
+  for (const [table] of plan.aliasesByTable) {
+    if (touched.get(table)?.everything) return { everything: true, roots };
+  }
+  for (const [table, aliases] of plan.aliasesByTable) {
+    const t = touched.get(table);
+    if (!t) continue;
+    const keys = [...t.keys.values()];
+    for (const a of aliases) {
+      if (a.alias === rootAlias) keys.forEach(addRoot);
+      else lookups.push({ alias: a.alias, hidden: a.hidden, keys });
+    }
+  }
+  if (lookups.length === 0) return { everything: false, roots };
+
+  // Each session looks up its own slice of the keys. Any session's view of the stored rows will do:
+  // one that misses another session's rewrites of this batch still sees the rows they replaced, and
+  // finds a few roots more, never fewer.
+  const found = await Promise.all(
+    lookupSessions.map(async (session, n) => {
+      const slice = lookups.map((l) => ({ ...l, keys: l.keys.filter((_, i) => i % lookupSessions.length === n) }));
+      if (slice.every((l) => l.keys.length === 0)) return [];
+      const values = slice.flatMap((l) => l.hidden.map((_, i) => l.keys.map((k) => k[i]!)));
+      const keys = slice.reduce((n, l) => n + l.keys.length, 0);
+      return (await session.query<Record<string, string>>(keyedStatement(rootKeysSql(plan, slice), values, keys))).rows;
+    }),
+  );
+  for (const r of found.flat()) addRoot(plan.rootHidden.map((_, i) => r[`r${i}`]!));
+  return { everything: false, roots };
 }
 
 export async function diffInquiry(
@@ -56,62 +118,62 @@ export async function diffInquiry(
   // Assistants help a diff of one session only (a shared batch already has every session at work).
   const helping = sessions.length === 1 ? assistants : [];
   if (diffed.everything) return 0;
-  let everything = false;
-  const roots = new Map<string, string[]>();
-  const addRoot = (values: string[]) => {
-    const key = values.length === 1 ? values[0]! : JSON.stringify(values);
-    if (diffed.has(key)) diffed.skipped++;
-    else roots.set(key, values);
-  };
-  const lookups: { alias: string; hidden: InquiryPlan['hidden']; keys: string[][] }[] = [];
-  const rootAlias = plan.inquiry.tables[0]!.alias;
-
-  for (const [table, aliases] of plan.aliasesByTable) {
-    const t = touched.get(table);
-    if (!t) continue;
-    if (t.everything) {
-      everything = true;
-      break;
-    }
-    const keys = [...t.keys.values()];
-    for (const a of aliases) {
-      if (a.alias === rootAlias) keys.forEach(addRoot);
-      else lookups.push({ alias: a.alias, hidden: a.hidden, keys });
-    }
-  }
-
-  if (!everything && lookups.length > 0) {
-    // Each session looks up its own slice of the keys. Any session's view of the stored rows will do:
-    // one that misses another session's rewrites of this batch still sees the rows they replaced,
-    // and finds a few roots more, never fewer.
-    const lookupSessions = [...sessions, ...helping];
-    const found = await Promise.all(
-      lookupSessions.map(async (session, n) => {
-        const slice = lookups.map((l) => ({ ...l, keys: l.keys.filter((_, i) => i % lookupSessions.length === n) }));
-        if (slice.every((l) => l.keys.length === 0)) return [];
-        const values = slice.flatMap((l) => l.hidden.map((_, i) => l.keys.map((k) => k[i]!)));
-        const keys = slice.reduce((n, l) => n + l.keys.length, 0);
-        return (await session.query<Record<string, string>>(keyedStatement(rootKeysSql(plan, slice), values, keys))).rows;
-      }),
-    );
-    for (const r of found.flat()) addRoot(plan.rootHidden.map((_, i) => r[`r${i}`]!));
-  }
+  const { everything, roots } = await findRoots([...sessions, ...helping], plan, touched, diffed);
+  if (diffed.everything) return 0;
   if (!everything && roots.size === 0) return 0;
 
   const mode = everything || roots.size > limits.maxRootsPerDiff ? 'all' : 'roots';
-  if (mode === 'roots' && helping.length > 0 && roots.size >= limits.minRootsPerAssistedDiff && diffed.canRemember(roots.size)) {
-    const rows = await assistedDiff(sessions[0]!, helping, plan, [...roots.values()]);
-    for (const key of roots.keys()) diffed.add(key);
-    return rows;
+  // Before it runs: a comparison ahead started meanwhile finds every root claimed.
+  if (mode === 'all') diffed.everything = true;
+  if (mode === 'roots' && helping.length > 0 && roots.size >= limits.minRootsPerAssistedDiff && !diffed.forgot) {
+    return assistedDiff(sessions[0]!, helping, plan, [...roots.values()]);
   }
   // A full diff takes no keys (each session its share of the state, when there are several).
   const results =
     mode === 'all'
       ? await Promise.all(sessions.map((session, share) => session.query(prepared(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : []))))
       : await diffRoots(sessions, plan, [...roots.values()]);
-  if (mode === 'all') diffed.everything = true;
-  else for (const key of roots.keys()) diffed.add(key);
   return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);
+}
+
+/**
+ * For a comparison ahead (see DiffAhead): the roots the touched keys reach in one inquiry, found by
+ * `helpers` and claimed; null (nothing claimed) when the inquiry may need a full diff or its batch
+ * could forget what it claimed — then its diff is left to the main session. Whatever is claimed
+ * must be diffed by the caller, however many roots it comes to.
+ */
+export async function claimRootsAhead(
+  helpers: Queryable[],
+  plan: InquiryPlan,
+  touched: Map<string, TouchedTable>,
+  limits: DiffLimits,
+  diffed: DiffedRoots,
+): Promise<string[][] | null> {
+  // About as many roots as keys (a joined row has one root); every root must stay remembered.
+  let keys = 0;
+  for (const [table, aliases] of plan.aliasesByTable) keys += (touched.get(table)?.keys.size ?? 0) * aliases.length;
+  if (diffed.everything || diffed.forgot || keys > limits.maxRootsPerDiff || !diffed.canRemember(2 * keys)) return null;
+  const { everything, roots } = await findRoots(helpers, plan, touched, diffed);
+  return everything ? null : [...roots.values()];
+}
+
+/** Diffs the given roots in one session. */
+export async function diffRootsIn(session: Queryable, plan: InquiryPlan, roots: string[][]): Promise<number> {
+  return (await session.query(keyedStatement(diffSql(plan, 'roots'), keyArrays(plan, roots), roots.length))).rowCount ?? 0;
+}
+
+/**
+ * An assistant's comparison of the given roots (read-only, in the batch's snapshot): one row of
+ * arrays, in PostgreSQL's binary form, for applyCompared.
+ */
+export async function compareRoots(session: Queryable, plan: InquiryPlan, roots: string[][]): Promise<unknown[]> {
+  return (await session.query<unknown[]>({ ...keyedStatement(compareSql(plan), keyArrays(plan, roots), roots.length), rowMode: 'array' })).rows[0]!;
+}
+
+/** The main session writes what an assistant compared (of `roots` roots); returns the diff rows. */
+export async function applyCompared(main: Queryable, plan: InquiryPlan, compared: unknown[], roots: number): Promise<number> {
+  // Buffers (bytea) go back as binary parameters: PostgreSQL reads the arrays as they were sent.
+  return (await main.query(keyedStatement(applyComparedSql(plan), compared, roots))).rowCount ?? 0;
 }
 
 /** Diffs the given roots: in one session, or each session its share of them at once. */
@@ -151,13 +213,12 @@ async function assistedDiff(main: Queryable, assistants: Queryable[], plan: Inqu
   const per = Math.floor(roots.length / (assistants.length + 1));
   const own = roots.length - per * assistants.length;
   const rest = roots.slice(own);
-  const [mine, ...compared] = await Promise.all([
-    main.query(keyedStatement(diffSql(plan, 'roots'), keyArrays(plan, roots.slice(0, own)), own)),
-    ...assistants.map((a, n) => a.query<unknown[]>({ ...keyedStatement(compareSql(plan), keyArrays(plan, rest.slice(n * per, (n + 1) * per)), per), rowMode: 'array' })),
+  const [ownRows, compared] = await Promise.all([
+    diffRootsIn(main, plan, roots.slice(0, own)),
+    Promise.all(assistants.map((a, n) => compareRoots(a, plan, rest.slice(n * per, (n + 1) * per)))),
   ]);
-  let rows = mine.rowCount ?? 0;
-  // Buffers (bytea) go back as binary parameters: PostgreSQL reads the arrays as they were sent.
-  for (const result of compared) rows += (await main.query(keyedStatement(applyComparedSql(plan), result.rows[0]!, per))).rowCount ?? 0;
+  let total = ownRows;
+  for (const arrays of compared) total += await applyCompared(main, plan, arrays, per);
   assistedDiffsTotal.inc();
-  return rows;
+  return total;
 }
