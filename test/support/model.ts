@@ -38,6 +38,9 @@ export async function waitForCatchUp(ctx: TestContext, reader: QueueReader, time
   const deadline = Date.now() + timeoutMs;
   let lastCount = -1;
   let quietSince = Date.now();
+  // When the outbox was last seen drained: the relay deletes a row once RabbitMQ confirmed it, and the
+  // reader may still be receiving (and parsing) it then, so its count must stay still after that.
+  let drainedSince: number | null = null;
   for (;;) {
     const { rows } = await ctx.pool.query<{ done: boolean; outbox: string }>(
       `SELECT coalesce((SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1), false) AS done,
@@ -48,7 +51,9 @@ export async function waitForCatchUp(ctx: TestContext, reader: QueueReader, time
       lastCount = reader.messages.length;
       quietSince = Date.now();
     }
-    if (rows[0]!.done && rows[0]!.outbox === '0' && Date.now() - quietSince > 400) return;
+    const drained = rows[0]!.done && rows[0]!.outbox === '0';
+    drainedSince = drained ? (drainedSince ?? Date.now()) : null;
+    if (drainedSince !== null && Date.now() - Math.max(quietSince, drainedSince) > 400) return;
     if (Date.now() > deadline) throw new Error(`capture did not catch up with ${target} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
