@@ -333,6 +333,8 @@ export class CaptureLoop {
       this.snapshot = null;
       if (this.failure) throw this.failure;
 
+      // Set meanwhile, if at all, by compareAheadIfBarrierFirst: TypeScript still narrows it to the
+      // null assigned above, hence the annotated copy.
       if (this.ahead !== null) {
         const ahead: DiffAhead = this.ahead;
         const done = await ahead.finish(this.client);
@@ -511,7 +513,7 @@ export class CaptureLoop {
    */
   private async diffKeys(touched: Map<string, TouchedTable>, assisted = true, done: Set<InquiryPlan> = new Set()): Promise<number> {
     const affected = this.affectedBy(touched).filter((plan) => !done.has(plan));
-    if (this.batchDiffs++ === 0) await this.sessions.shareIfBig(new Set(affected), touched);
+    if (this.batchDiffs++ === 0) await this.sessions.shareIfBig(affected, touched);
     // The assistants join the batch's snapshot now even when they do not help this diff: this diff may
     // still run when the barrier comes, and then they compare the rest (see compareAheadIfBarrierFirst).
     await this.sessions.assistIfBig(keysIn(touched));

@@ -31,7 +31,6 @@ export class DiffAhead {
   private readonly handled = new Set<InquiryPlan>();
   private readonly found: Promise<void>;
   private readonly helping: Promise<void>;
-  private readonly diffedFor: (plan: InquiryPlan) => DiffedRoots;
 
   constructor(
     assistants: pg.Client[],
@@ -39,9 +38,8 @@ export class DiffAhead {
     /** The batch's remaining keys, every one of them (the barrier came). */
     readonly touched: Map<string, TouchedTable>,
     limits: DiffLimits,
-    diffedFor: (plan: InquiryPlan) => DiffedRoots,
+    private readonly diffedFor: (plan: InquiryPlan) => DiffedRoots,
   ) {
-    this.diffedFor = diffedFor;
     this.found = (async () => {
       for (const plan of plans) {
         const roots = await claimRootsAhead(assistants, plan, touched, limits, diffedFor(plan));

@@ -180,7 +180,7 @@ export class DiffSessions {
    * batch's first diff, before any session has written: afterwards a helper could meet a root the
    * main session rewrote (and cannot see), or wait on its row locks.
    */
-  async shareIfBig(affected: Set<InquiryPlan>, touched: Map<string, TouchedTable>): Promise<void> {
+  async shareIfBig(affected: InquiryPlan[], touched: Map<string, TouchedTable>): Promise<void> {
     if (this.helpers.length > 0 && this.expectedBytes(affected, touched) > this.options.sharedBatchBytes) await this.share();
   }
 
@@ -188,7 +188,7 @@ export class DiffSessions {
    * About how big the batch's notification will be, for the inquiries that can be shared: two rows
    * per key (per state row, when every root is recomputed), at their state's average row size.
    */
-  private expectedBytes(affected: Set<InquiryPlan>, touched: Map<string, TouchedTable>): number {
+  private expectedBytes(affected: InquiryPlan[], touched: Map<string, TouchedTable>): number {
     const keys = keysIn(touched);
     const everything = [...touched.values()].some((t) => t.everything);
     let bytes = 0;

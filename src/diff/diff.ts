@@ -128,11 +128,11 @@ export async function diffInquiry(
   if (mode === 'roots' && helping.length > 0 && roots.size >= limits.minRootsPerAssistedDiff && !diffed.forgot) {
     return assistedDiff(sessions[0]!, helping, plan, [...roots.values()]);
   }
+  if (mode === 'roots') return diffRoots(sessions, plan, [...roots.values()]);
   // A full diff takes no keys (each session its share of the state, when there are several).
-  const results =
-    mode === 'all'
-      ? await Promise.all(sessions.map((session, share) => session.query(prepared(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : []))))
-      : await diffRoots(sessions, plan, [...roots.values()]);
+  const results = await Promise.all(
+    sessions.map((session, share) => session.query(prepared(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : []))),
+  );
   return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);
 }
 
@@ -176,17 +176,17 @@ export async function applyCompared(main: Queryable, plan: InquiryPlan, compared
   return (await main.query(keyedStatement(applyComparedSql(plan), compared, roots))).rowCount ?? 0;
 }
 
-/** Diffs the given roots: in one session, or each session its share of them at once. */
-async function diffRoots(sessions: Queryable[], plan: InquiryPlan, roots: string[][]): Promise<pg.QueryResult[]> {
-  const values = keyArrays(plan, roots);
-  if (sessions.length === 1) return [await sessions[0]!.query(keyedStatement(diffSql(plan, 'roots'), values, roots.length))];
-  const { rows: shares } = await sessions[0]!.query<ShareRow>(keyedStatement(shareRootsSql(plan, sessions.length), values, roots.length));
-  return Promise.all(
+/** Diffs the given roots: in one session, or each session its share of them at once. Returns the diff rows. */
+async function diffRoots(sessions: Queryable[], plan: InquiryPlan, roots: string[][]): Promise<number> {
+  if (sessions.length === 1) return diffRootsIn(sessions[0]!, plan, roots);
+  const { rows: shares } = await sessions[0]!.query<ShareRow>(keyedStatement(shareRootsSql(plan, sessions.length), keyArrays(plan, roots), roots.length));
+  const results = await Promise.all(
     shares.map((share) => {
       const arrays = plan.rootHidden.map((_, i) => share[`k${i}`]);
       return sessions[share.share]!.query(keyedStatement(diffSql(plan, 'roots'), arrays, arrays[0]!.length));
     }),
   );
+  return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);
 }
 
 /** A row of shareRootsSql: a share and its roots' key arrays. */
