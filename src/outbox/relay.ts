@@ -104,10 +104,23 @@ export class OutboxRelay {
     let next = prefetch(this.sentUpTo);
     try {
       for (;;) {
+        const waited = performance.now();
         const round = await next;
         if (!round) return total;
         next = prefetch(round.lastSeq);
+        const publishing = performance.now();
         await this.broker.publish(this.queue, round.messages);
+        this.logger.debug(
+          {
+            messages: round.messages.length,
+            bytes: round.messages.reduce((n, m) => n + m.body.length, 0),
+            // Waiting for the round to be read (prefetched while the previous one was published), then
+            // publishing it until RabbitMQ confirmed it.
+            readMs: Math.round(publishing - waited),
+            publishMs: Math.round(performance.now() - publishing),
+          },
+          'outbox round published',
+        );
         this.sentUpTo = round.lastSeq;
         total += round.messages.length;
         deleting = deleting.then(deleteSent);
