@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { TouchedTable } from '../capture/accumulator.ts';
 import { keyedStatement, prepared } from '../db/statements.ts';
 import { assistedDiffsTotal } from '../capture/metrics.ts';
-import { applyComparedSql, compareSql, diffSql, rootKeysSql, shareRootsSql, type InquiryPlan } from './plan.ts';
+import { applyComparedSql, compareSql, diffSql, rootKeysSql, shareRootsSql, type AliasLookup, type InquiryPlan } from './plan.ts';
 
 /**
  * One inquiry's diff for one batch: the roots the touched keys reach, then the result rows that left
@@ -74,7 +74,7 @@ async function findRoots(lookupSessions: Queryable[], plan: InquiryPlan, touched
       diffed.add(key);
     }
   };
-  const lookups: { alias: string; hidden: InquiryPlan['hidden']; keys: string[][] }[] = [];
+  const lookups: { alias: AliasLookup; keys: string[][] }[] = [];
   const rootAlias = plan.inquiry.tables[0]!.alias;
 
   for (const [table] of plan.aliasesByTable) {
@@ -86,7 +86,7 @@ async function findRoots(lookupSessions: Queryable[], plan: InquiryPlan, touched
     const keys = [...t.keys.values()];
     for (const a of aliases) {
       if (a.alias === rootAlias) keys.forEach(addRoot);
-      else lookups.push({ alias: a.alias, hidden: a.hidden, keys });
+      else lookups.push({ alias: a, keys });
     }
   }
   if (lookups.length === 0) return { everything: false, roots };
@@ -98,9 +98,9 @@ async function findRoots(lookupSessions: Queryable[], plan: InquiryPlan, touched
     lookupSessions.map(async (session, n) => {
       const slice = lookups.map((l) => ({ ...l, keys: l.keys.filter((_, i) => i % lookupSessions.length === n) }));
       if (slice.every((l) => l.keys.length === 0)) return [];
-      const values = slice.flatMap((l) => l.hidden.map((_, i) => l.keys.map((k) => k[i]!)));
+      const values = slice.flatMap((l) => l.alias.hidden.map((_, i) => l.keys.map((k) => k[i]!)));
       const keys = slice.reduce((n, l) => n + l.keys.length, 0);
-      return (await session.query<Record<string, string>>(keyedStatement(rootKeysSql(plan, slice), values, keys))).rows;
+      return (await session.query<Record<string, string>>(keyedStatement(rootKeysSql(plan, slice.map((l) => l.alias)), values, keys))).rows;
     }),
   );
   for (const r of found.flat()) addRoot(plan.rootHidden.map((_, i) => r[`r${i}`]!));

@@ -1,6 +1,7 @@
 import { tableKey } from '../capture/changes.ts';
 import { quoteIdent, quoteLiteral } from '../db/pool.ts';
 import type { CompiledInquiry, ResultColumn } from '../inquiry/compile.ts';
+import type { RootPath } from '../inquiry/root-path.ts';
 import { supportViewName, viewName } from '../inquiry/views.ts';
 import { DIFF_ROWS_TABLE } from './diff-rows.ts';
 
@@ -31,7 +32,16 @@ export interface InquiryPlan {
   hidden: HiddenColumn[];
   rootHidden: HiddenColumn[];
   /** For each watched table (`schema.name`), the aliases that read it, with their hidden columns. */
-  aliasesByTable: Map<string, { alias: string; hidden: HiddenColumn[] }[]>;
+  aliasesByTable: Map<string, AliasLookup[]>;
+}
+
+/** An alias of a watched table: its hidden columns, and how its rows' roots are found. */
+export interface AliasLookup {
+  alias: string;
+  hidden: HiddenColumn[];
+  /** The table's own key columns (named as in the table), for a lookup along its root path. */
+  keys: HiddenColumn[];
+  rootPath: RootPath | null;
 }
 
 export function stateTableName(stateSchema: string, inquiry: string): string {
@@ -42,11 +52,12 @@ export function planInquiry(inquiry: CompiledInquiry, viewSchema: string, stateS
   const hidden: HiddenColumn[] = inquiry.tables.flatMap((t) =>
     t.hiddenKeys.map((name, i) => ({ name, type: t.info.keyColumns[i]!.type, alias: t.alias })),
   );
-  const aliasesByTable = new Map<string, { alias: string; hidden: HiddenColumn[] }[]>();
+  const aliasesByTable = new Map<string, AliasLookup[]>();
   for (const t of inquiry.tables) {
     const key = tableKey(t.info);
     const list = aliasesByTable.get(key) ?? [];
-    list.push({ alias: t.alias, hidden: hidden.filter((h) => h.alias === t.alias) });
+    const keys = t.info.keyColumns.map((k) => ({ name: k.name, type: k.type, alias: t.alias }));
+    list.push({ alias: t.alias, hidden: hidden.filter((h) => h.alias === t.alias), keys, rootPath: t.rootPath });
     aliasesByTable.set(key, list);
   }
   const resultView = viewName(viewSchema, inquiry.name);
@@ -106,18 +117,25 @@ export function shareRootsSql(plan: InquiryPlan, sessions: number): string {
 
 /**
  * Root keys (as text columns r0, r1, …) of stored and fresh rows holding any of the given keys of
- * the given aliases. Parameters: each alias's key arrays, in order.
+ * the given aliases: fresh rows' roots along the alias's root path when it has one, else through
+ * the lookup view. Parameters: each alias's key arrays, in order.
  */
-export function rootKeysSql(plan: InquiryPlan, aliases: { alias: string; hidden: HiddenColumn[] }[]): string {
+export function rootKeysSql(plan: InquiryPlan, aliases: AliasLookup[]): string {
   const roots = (x: string) => plan.rootHidden.map((h, i) => `${x}.${q(h.name)}::text AS r${i}`).join(', ');
   const parts: string[] = [];
   let param = 1;
   for (const a of aliases) {
     parts.push(`SELECT ${roots('s')} FROM ${plan.stateTable} s WHERE ${keyFilter('s', a.hidden, param)}`);
-    parts.push(`SELECT ${roots('v')} FROM ${plan.lookupView} v WHERE ${keyFilter('v', a.hidden, param)}`);
+    parts.push(a.rootPath ? alongPathSql(a, a.rootPath, param) : `SELECT ${roots('v')} FROM ${plan.lookupView} v WHERE ${keyFilter('v', a.hidden, param)}`);
     param += a.hidden.length;
   }
   return parts.join('\nUNION\n');
+}
+
+/** The roots of the alias's rows with the given keys, along its root path (see RootPath). */
+function alongPathSql(a: AliasLookup, path: RootPath, param: number): string {
+  const where = [keyFilter(q(a.alias), a.keys, param), ...(path.keysFromChild ? path.rootKeys.map((k) => `${k} IS NOT NULL`) : [])];
+  return `SELECT ${path.rootKeys.map((k, i) => `${k}::text AS r${i}`).join(', ')} FROM ${path.from} WHERE ${where.join(' AND ')}`;
 }
 
 /** One column's value as JSON text, exactly as PostgreSQL renders it (numbers stay exact). */

@@ -3,6 +3,7 @@ import type { DatabaseError } from 'pg';
 import { quoteIdent, type PoolClient } from '../db/pool.ts';
 import type { Problem } from '../errors.ts';
 import type { Token } from './lexer.ts';
+import { findRootPaths, type RootPath } from './root-path.ts';
 import { parseRules, type ColumnRef, type ParsedRules } from './rules.ts';
 import { analyzeShape, ShapeError, type FromItem, type JoinKind, type StatementShape } from './shape.ts';
 import { lookupTable, tableProblem, type TableInfo } from './tables.ts';
@@ -35,6 +36,8 @@ export interface CompiledTable {
   hiddenKeys: string[];
   /** Columns of this table the inquiry reads (PostgreSQL's own dependency record). */
   trackedColumns: string[];
+  /** How the roots of this table's rows are found along its join conditions; null: through the lookup view. */
+  rootPath: RootPath | null;
 }
 
 export type JsonKind = 'numeric' | 'int8' | 'int' | 'plain';
@@ -214,13 +217,16 @@ async function compileWithCatalog(
   await checkFunctions(client, shape.tokens);
   const tracked = await readTrackedColumns(client, viewOid);
 
+  const parents = shape.from.map((item, i) => (i === 0 ? null : parentAlias(shape, item, shape.from.slice(0, i))));
+  const rootPaths = await findRootPaths(client, shape, infos, parents);
   const tables: CompiledTable[] = shape.from.map((item, i) => ({
     alias: item.alias,
     join: item.join,
-    parent: i === 0 ? null : parentAlias(shape, item, shape.from.slice(0, i)),
+    parent: parents[i] ?? null,
     info: infos[i]!,
     hiddenKeys: hidden[i]!.map((h) => h.name),
     trackedColumns: tracked.get(infos[i]!.oid) ?? [],
+    rootPath: rootPaths[i] ?? null,
   }));
   const definitionHash = createHash('sha256')
     .update(JSON.stringify({ STATE_FORMAT, viewSql, supportSql, resultColumns, keys: tables.map((t) => [t.info.oid, t.info.keyColumns]) }))

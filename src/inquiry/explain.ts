@@ -32,6 +32,15 @@ export function explainInquiry(inquiry: CompiledInquiry, schema: string): string
   lines.push('');
   lines.push('Tracked columns (a change to another column cannot change the result):');
   for (const t of inquiry.tables) lines.push(`  ${t.alias}: ${t.trackedColumns.join(', ')}`);
+  if (inquiry.tables.length > 1) {
+    lines.push('');
+    lines.push('How a changed row of a joined table finds the roots to diff (besides those of its stored rows):');
+    for (const t of inquiry.tables.slice(1)) {
+      const path = t.rootPath;
+      if (path === null) lines.push(`  ${t.alias}: through the lookup view (its join condition has no plain equality with the table it joins, or names a table off its path to the root)`);
+      else lines.push(`  ${t.alias}: ${path.rootKeys.join(', ')} of ${path.from}`);
+    }
+  }
   lines.push('');
   lines.push('Result columns:');
   for (const c of inquiry.resultColumns) lines.push(`  ${c.name}  ${c.type}${c.json === 'plain' ? '' : '  (exact: a string when a double would round it)'}`);

@@ -39,6 +39,7 @@ describe('the shipped inquiries', () => {
     expect(r.stdout).toMatch(/Root table: public\.customer \(alias c\), key customer_id/);
     expect(r.stdout).toMatch(/Join tree:\n {2}public\.customer c\n {2}├─ LEFT JOIN public\.contact/);
     expect(r.stdout).toMatch(/hidden __k_c_customer_id/);
+    expect(r.stdout).toMatch(/How a changed row of a joined table finds the roots to diff.*\n {2}\w+: ("\w+"\."\w+"(, )?)+ of |through the lookup view/);
     expect(r.stdout).toMatch(/Generated SQL:\nCREATE VIEW "pushcdc_[a-z0-9_]+"\."BC-PUSH-Customers" AS\nSELECT "c"\."customer_id" AS "__k_c_customer_id"/);
   });
 

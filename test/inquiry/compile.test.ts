@@ -17,6 +17,8 @@ beforeAll(async () => {
     CREATE TABLE sales_order (order_type char(2), order_nbr text, customer_id int REFERENCES customer, total numeric,
                               PRIMARY KEY (order_type, order_nbr));
     CREATE INDEX ON sales_order (customer_id);
+    CREATE TABLE order_line (line_id int PRIMARY KEY, order_type char(2), order_nbr text, qty int);
+    CREATE TABLE payment (payment_id int PRIMARY KEY, customer_id bigint, order_nbr text);
     CREATE TABLE audit_log (message text);
     CREATE TABLE nothing_ident (id int PRIMARY KEY);
     ALTER TABLE nothing_ident REPLICA IDENTITY NOTHING;
@@ -188,6 +190,41 @@ describe('what a good inquiry compiles to', () => {
     expect(await shows(`SELECT o.order_type, order_nbr, c.* ${join}`)).toBe(true);
     // o.customer_id equals c.customer_id only where the join matched: not a key of c.
     expect(await shows(`SELECT o.order_type, o.order_nbr, o.customer_id ${join}`)).toBe(false);
+  });
+
+  it('finds the roots of a joined table along its join conditions, where they say which rows join', async () => {
+    const paths = async (sql: string) => (await compileOne('Paths.sql', sql)).tables.map((t) => t.rootPath);
+    const chain = `FROM customer c
+      LEFT JOIN sales_order o ON o.customer_id = c.customer_id AND o.total > 0
+      LEFT JOIN order_line l ON (l.order_type = o.order_type AND l."order_nbr" = o.order_nbr)`;
+    // The root key is the order's customer_id (same type): the customer table is left out.
+    expect(await paths(`SELECT c.name, o.total, l.qty ${chain}`)).toEqual([
+      null,
+      { from: 'sales_order o', rootKeys: ['"o"."customer_id"'], keysFromChild: true },
+      { from: 'sales_order o JOIN order_line l ON ((l.order_type = o.order_type AND l."order_nbr" = o.order_nbr))', rootKeys: ['"o"."customer_id"'], keysFromChild: true },
+    ]);
+    // A bigint customer_id is not read as the integer key: the path goes through the customer.
+    expect((await paths('SELECT c.name FROM customer c JOIN payment p ON p.customer_id = c.customer_id'))[1]).toEqual({
+      from: 'customer c JOIN payment p ON (p.customer_id = c.customer_id)',
+      rootKeys: ['"c"."customer_id"'],
+      keysFromChild: false,
+    });
+    // A composite root key its child does not cover: the root is joined.
+    expect((await paths('SELECT o.total, C.name FROM sales_order o LEFT JOIN Customer C ON C.customer_id = o.customer_id'))[1]).toEqual({
+      from: 'sales_order o JOIN Customer C ON (C.customer_id = o.customer_id)',
+      rootKeys: ['"o"."order_type"', '"o"."order_nbr"'],
+      keysFromChild: false,
+    });
+    // No path: an OR, USING, no equality with the parent, a condition naming a table off the path.
+    expect((await paths('SELECT c.name FROM customer c LEFT JOIN sales_order o ON o.customer_id = c.customer_id OR o.total > 0'))[1]).toBeNull();
+    expect((await paths('SELECT c.name FROM customer c LEFT JOIN sales_order o USING (customer_id)'))[1]).toBeNull();
+    expect((await paths('SELECT c.name FROM customer c LEFT JOIN sales_order o ON o.total > c.credit'))[1]).toBeNull();
+    const offPath = await paths(`SELECT c.name FROM customer c
+      LEFT JOIN sales_order o ON o.customer_id = c.customer_id
+      LEFT JOIN payment p ON p.customer_id = c.customer_id
+      LEFT JOIN order_line l ON l.line_id = p.payment_id AND l.order_nbr = o.order_nbr`);
+    expect(offPath[3]).toBeNull();
+    expect(offPath[2]).toEqual({ from: 'customer c JOIN payment p ON (p.customer_id = c.customer_id)', rootKeys: ['"c"."customer_id"'], keysFromChild: false });
   });
 
   it('numbers a double would round are marked for exact JSON, small integers for their plain text', async () => {
