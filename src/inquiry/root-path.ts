@@ -86,7 +86,8 @@ async function pathOf(client: PoolClient, shape: StatementShape, infos: TableInf
 
 /**
  * The top-level conjuncts of an ON condition of the form `a.x = b.y` with one side the joined table
- * (qualified by its alias); null when the condition is not a conjunction (a top-level OR).
+ * (qualified by its alias); null when the condition is not a conjunction (a top-level OR), or
+ * when its ANDs may not all join conjuncts (a top-level BETWEEN).
  */
 function strictEqualities(shape: StatementShape, item: FromItem): Equality[] | null {
   let tokens = shape.tokens.filter((t) => t.start >= item.condition!.start && t.end <= item.condition!.end);
@@ -95,7 +96,8 @@ function strictEqualities(shape: StatementShape, item: FromItem): Equality[] | n
   const depth = tokens[0]?.depth ?? 0;
   const conjuncts: Token[][] = [[]];
   for (const t of tokens) {
-    if (t.depth === depth && t.kind === 'word' && t.lower === 'or') return null;
+    // OR: not a conjunction. BETWEEN's own AND would be taken for one.
+    if (t.depth === depth && t.kind === 'word' && (t.lower === 'or' || t.lower === 'between')) return null;
     if (t.depth === depth && t.kind === 'word' && t.lower === 'and') conjuncts.push([]);
     else conjuncts.at(-1)!.push(t);
   }

@@ -215,9 +215,11 @@ describe('what a good inquiry compiles to', () => {
       rootKeys: ['"o"."order_type"', '"o"."order_nbr"'],
       keysFromChild: false,
     });
-    // No path: an OR, USING, no equality with the parent, a condition naming a table off the path.
+    // No path: an OR, USING, a BETWEEN (its AND is not a conjunction), no equality with the parent,
+    // a condition naming a table off the path.
     expect((await paths('SELECT c.name FROM customer c LEFT JOIN sales_order o ON o.customer_id = c.customer_id OR o.total > 0'))[1]).toBeNull();
     expect((await paths('SELECT c.name FROM customer c LEFT JOIN sales_order o USING (customer_id)'))[1]).toBeNull();
+    expect((await paths('SELECT c.name FROM customer c LEFT JOIN sales_order o ON o.total BETWEEN 0 AND 9 AND o.customer_id = c.customer_id'))[1]).toBeNull();
     expect((await paths('SELECT c.name FROM customer c LEFT JOIN sales_order o ON o.total > c.credit'))[1]).toBeNull();
     const offPath = await paths(`SELECT c.name FROM customer c
       LEFT JOIN sales_order o ON o.customer_id = c.customer_id
