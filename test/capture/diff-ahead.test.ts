@@ -2,14 +2,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TouchedTable } from '../../src/capture/accumulator.ts';
 import { DiffAhead } from '../../src/capture/diff-ahead.ts';
-import { inTransaction } from '../../src/db/pool.ts';
-import { CREATE_DIFF_ROWS_SQL, DIFF_ROWS_TABLE } from '../../src/diff/diff-rows.ts';
+import { DIFF_ROWS_TABLE } from '../../src/diff/diff-rows.ts';
 import { DiffedRoots, diffInquiry, type DiffLimits } from '../../src/diff/diff.ts';
-import { planInquiry, type InquiryPlan } from '../../src/diff/plan.ts';
-import { syncStates } from '../../src/diff/state.ts';
-import { loadInquiriesOrThrow } from '../../src/inquiry/load.ts';
-import { applyViews } from '../../src/inquiry/views.ts';
-import { rootLogger } from '../../src/log.ts';
+import type { InquiryPlan } from '../../src/diff/plan.ts';
+import { diffSession, plansWithState } from '../support/diff-state.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { useTestContext } from '../support/isolation.ts';
 
@@ -39,18 +35,9 @@ beforeAll(async () => {
   await project.write('inquiries/Orders.sql', `SELECT c.id, c.name, o.nbr, o.amount ${join}`);
   // Rows without their keys: leaving and entering rows can cancel, all in the main session.
   await project.write('inquiries/Amounts.sql', `SELECT c.name, o.amount ${join} WHERE o.amount > 10`);
-  const { inquiries } = await loadInquiriesOrThrow(ctx.pool, project.dir);
-  await inTransaction(ctx.pool, (c) => applyViews(c, inquiries, ctx.names.viewSchema));
-  plans = inquiries.map((i) => planInquiry(i, ctx.names.viewSchema, ctx.names.stateSchema));
-  await syncStates(ctx.pool, ctx.names.stateSchema, plans, rootLogger);
-  const session = async () => {
-    const c = new pg.Client({ connectionString: ctx.db.url });
-    await c.connect();
-    await c.query(`SET jit = off; ${CREATE_DIFF_ROWS_SQL}`);
-    return c;
-  };
-  main = await session();
-  helper = await session();
+  plans = await plansWithState(ctx, project.dir);
+  main = await diffSession(ctx);
+  helper = await diffSession(ctx);
   // Changes the state does not know yet: renamed customers, re-assigned and re-valued orders.
   await ctx.pool.query(`UPDATE a_customer SET name = name || '*' WHERE id % 3 = 0;
     UPDATE a_order SET customer_id = 1 + (customer_id + 7) % ${CUSTOMERS} WHERE nbr % 5 = 0;

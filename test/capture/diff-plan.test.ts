@@ -1,12 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inTransaction } from '../../src/db/pool.ts';
-import { CREATE_DIFF_ROWS_SQL, DIFF_ROWS_TABLE } from '../../src/diff/diff-rows.ts';
-import { diffSql, planInquiry, shareRootsSql, type InquiryPlan } from '../../src/diff/plan.ts';
-import { syncStates } from '../../src/diff/state.ts';
-import { loadInquiriesOrThrow } from '../../src/inquiry/load.ts';
-import { applyViews } from '../../src/inquiry/views.ts';
-import { rootLogger } from '../../src/log.ts';
+import { DIFF_ROWS_TABLE } from '../../src/diff/diff-rows.ts';
+import { diffSql, shareRootsSql, type InquiryPlan } from '../../src/diff/plan.ts';
+import { diffSession, plansWithState } from '../support/diff-state.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { useTestContext } from '../support/isolation.ts';
 
@@ -26,13 +22,8 @@ beforeAll(async () => {
     INSERT INTO p_item SELECT g, 'item ' || g FROM generate_series(1, 2000) g;`);
   project = await createProjectDir('diff-plan');
   await project.write('inquiries/PItems.sql', 'SELECT i.id, i.label FROM p_item i');
-  const { inquiries } = await loadInquiriesOrThrow(ctx.pool, project.dir);
-  await inTransaction(ctx.pool, (c) => applyViews(c, inquiries, ctx.names.viewSchema));
-  plan = planInquiry(inquiries[0]!, ctx.names.viewSchema, ctx.names.stateSchema);
-  await syncStates(ctx.pool, ctx.names.stateSchema, [plan], rootLogger);
-  client = new pg.Client({ connectionString: ctx.db.url });
-  await client.connect();
-  await client.query(`SET jit = off; SET random_page_cost = 1.1; ${CREATE_DIFF_ROWS_SQL}`);
+  [plan] = (await plansWithState(ctx, project.dir)) as [InquiryPlan];
+  client = await diffSession(ctx);
   await client.query(`PREPARE diff_roots(text[]) AS ${diffSql(plan, 'roots')}`);
 });
 afterAll(async () => {

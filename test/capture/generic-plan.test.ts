@@ -1,15 +1,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TouchedTable } from '../../src/capture/accumulator.ts';
-import { inTransaction } from '../../src/db/pool.ts';
 import { MAX_KEYS_PER_GENERIC_PLAN } from '../../src/db/statements.ts';
-import { CREATE_DIFF_ROWS_SQL } from '../../src/diff/diff-rows.ts';
 import { diffInquiry } from '../../src/diff/diff.ts';
-import { diffSql, planInquiry, type InquiryPlan } from '../../src/diff/plan.ts';
-import { syncStates } from '../../src/diff/state.ts';
-import { loadInquiriesOrThrow } from '../../src/inquiry/load.ts';
-import { applyViews } from '../../src/inquiry/views.ts';
-import { rootLogger } from '../../src/log.ts';
+import { diffSql, type InquiryPlan } from '../../src/diff/plan.ts';
+import { diffSession, plansWithState } from '../support/diff-state.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { useTestContext } from '../support/isolation.ts';
 
@@ -42,21 +37,12 @@ beforeAll(async () => {
   await project.write('inquiries/NoOpenOrders.sql', `SELECT c.id, c.name ${noOpenOrders}`);
   // Shows every key (the order's, always null here): its big batches are shared among sessions.
   await project.write('inquiries/NoOpenOrdersKeys.sql', `SELECT c.id, c.name, o.nbr ${noOpenOrders}`);
-  const { inquiries } = await loadInquiriesOrThrow(ctx.pool, project.dir);
-  await inTransaction(ctx.pool, (c) => applyViews(c, inquiries, ctx.names.viewSchema));
-  const plans = inquiries.map((i) => planInquiry(i, ctx.names.viewSchema, ctx.names.stateSchema));
+  const plans = await plansWithState(ctx, project.dir);
   [plan, sharedPlan] = ['NoOpenOrders', 'NoOpenOrdersKeys'].map((name) => plans.find((p) => p.inquiry.name === name)!) as [InquiryPlan, InquiryPlan];
   expect(plan.inquiry.supportSql && sharedPlan.inquiry.supportSql).toBeTruthy();
   expect(sharedPlan.inquiry.rowsShowKeys).toBe(true);
-  await syncStates(ctx.pool, ctx.names.stateSchema, plans, rootLogger);
-  const session = async () => {
-    const c = new pg.Client({ connectionString: ctx.db.url });
-    await c.connect();
-    await c.query(`SET jit = off; SET random_page_cost = 1.1; ${CREATE_DIFF_ROWS_SQL}`);
-    return c;
-  };
-  client = await session();
-  second = await session();
+  client = await diffSession(ctx);
+  second = await diffSession(ctx);
 });
 afterAll(async () => {
   await client?.end();

@@ -1,14 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TouchedTable } from '../../src/capture/accumulator.ts';
-import { inTransaction } from '../../src/db/pool.ts';
-import { CREATE_DIFF_ROWS_SQL } from '../../src/diff/diff-rows.ts';
 import { diffInquiry } from '../../src/diff/diff.ts';
-import { planInquiry, rootKeysSql, type InquiryPlan } from '../../src/diff/plan.ts';
-import { syncStates } from '../../src/diff/state.ts';
-import { loadInquiriesOrThrow } from '../../src/inquiry/load.ts';
-import { applyViews } from '../../src/inquiry/views.ts';
-import { rootLogger } from '../../src/log.ts';
+import { rootKeysSql, type InquiryPlan } from '../../src/diff/plan.ts';
+import { diffSession, plansWithState } from '../support/diff-state.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { useTestContext } from '../support/isolation.ts';
 
@@ -39,13 +34,8 @@ beforeAll(async () => {
        LEFT JOIN r_order o ON o.customer_id = c.id
        LEFT JOIN r_line l ON l.order_nbr = o.nbr`,
   );
-  const { inquiries } = await loadInquiriesOrThrow(ctx.pool, project.dir);
-  await inTransaction(ctx.pool, (c) => applyViews(c, inquiries, ctx.names.viewSchema));
-  plan = planInquiry(inquiries[0]!, ctx.names.viewSchema, ctx.names.stateSchema);
-  await syncStates(ctx.pool, ctx.names.stateSchema, [plan], rootLogger);
-  client = new pg.Client({ connectionString: ctx.db.url });
-  await client.connect();
-  await client.query(CREATE_DIFF_ROWS_SQL);
+  [plan] = (await plansWithState(ctx, project.dir)) as [InquiryPlan];
+  client = await diffSession(ctx);
 });
 afterAll(async () => {
   await client?.end();
