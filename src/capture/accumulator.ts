@@ -27,6 +27,10 @@ export class KeyAccumulator {
   firstCommitLsn: Lsn | null = null;
   lastCommitTimeMicros: bigint | null = null;
   lastCommitLsn: Lsn | null = null;
+  /** Commit LSN of the earliest transaction whose keys were not taken yet (see takeKeys). */
+  private untakenFrom: Lsn | null = null;
+  /** Transactions whose keys were not taken yet. */
+  private untaken = 0;
 
   constructor(private readonly maxKeysPerTable: number) {}
 
@@ -37,10 +41,12 @@ export class KeyAccumulator {
   beginTransaction(xid: number, commitLsn: Lsn): void {
     this.xids.push(xid);
     if (this.firstCommitLsn === null || commitLsn < this.firstCommitLsn) this.firstCommitLsn = commitLsn;
+    if (this.untakenFrom === null || commitLsn < this.untakenFrom) this.untakenFrom = commitLsn;
   }
 
   commitTransaction(commitLsn: Lsn, commitTimeMicros: bigint): void {
     this.transactions++;
+    this.untaken++;
     if (this.lastCommitLsn === null || commitLsn >= this.lastCommitLsn) {
       this.lastCommitLsn = commitLsn;
       this.lastCommitTimeMicros = commitTimeMicros;
@@ -58,7 +64,35 @@ export class KeyAccumulator {
   takeKeys(): Map<string, TouchedTable> {
     const taken = new Map(this.tables);
     this.tables.clear();
+    this.untakenFrom = null;
+    this.untaken = 0;
     return taken;
+  }
+
+  /**
+   * Hands the transactions whose keys were not taken yet, keys and all, to `next` (a batch closing
+   * before its barrier leaves them to the next one). Returns the commit LSN of the earliest of them:
+   * this accumulator's transactions are done up to it (or, with none, up to its last one).
+   */
+  moveUntakenInto(next: KeyAccumulator): Lsn {
+    const doneTo = this.untakenFrom ?? this.lastCommitLsn! + 1n;
+    if (this.untaken === 0) return doneTo;
+    for (const [table, touched] of this.tables) next.addTouched(table, touched);
+    this.tables.clear();
+    // Not their xids: those only matter to the next batch's visibility check, which they pass (this
+    // batch's snapshot saw them). The LSNs keep the acknowledgement behind them.
+    if (next.firstCommitLsn === null || doneTo < next.firstCommitLsn) next.firstCommitLsn = doneTo;
+    if (next.untakenFrom === null || doneTo < next.untakenFrom) next.untakenFrom = doneTo;
+    this.transactions -= this.untaken;
+    next.transactions += this.untaken;
+    next.untaken += this.untaken;
+    if (next.lastCommitLsn === null || this.lastCommitLsn! > next.lastCommitLsn) {
+      next.lastCommitLsn = this.lastCommitLsn;
+      next.lastCommitTimeMicros = this.lastCommitTimeMicros;
+    }
+    this.untakenFrom = null;
+    this.untaken = 0;
+    return doneTo;
   }
 
   addKeys(table: string, keys: KeyValues[]): void {

@@ -48,7 +48,10 @@ export class BatchBarrier {
     return true;
   }
 
-  /** Capture failed: the wait ends at once (with LSN -1; the caller checks for the failure). */
+  /**
+   * The wait ends at once, with LSN -1: capture failed (the caller checks for the failure), or the
+   * batch closed before its barrier came (which then arrives unawaited, and is ignored).
+   */
   abort(): void {
     this.waiting?.resolve(-1n);
   }

@@ -13,7 +13,7 @@ import { DiffAhead } from './diff-ahead.ts';
 import { DiffSessions } from './diff-sessions.ts';
 import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
 import { lockTablesSql } from './locks.ts';
-import { batchSeconds, batchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, transactionsTotal } from './metrics.ts';
+import { batchSeconds, batchesTotal, boundedBatchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, transactionsTotal } from './metrics.ts';
 import { tableKey, type StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
@@ -63,6 +63,8 @@ export class CaptureLoop {
   private readonly client: pg.Client;
   /** Diffs the batch in flight has run. */
   private batchDiffs = 0;
+  /** Keys the batch in flight's early diffs have taken (see maxKeysPerBatch). */
+  private keysDiffedEarly = 0;
   /**
    * Keys a batch's first early diff waits for, so a backlog can be shared: DiffSessions.keysToShare,
    * at least minKeysPerEarlyDiff, at most maxKeysWaiting. Set at start. A batch whose WAL cannot hold
@@ -319,6 +321,7 @@ export class CaptureLoop {
       this.pending = new KeyAccumulator(this.limits.maxKeysPerTable);
       this.sessions.startBatch();
       this.batchDiffs = 0;
+      this.keysDiffedEarly = 0;
       this.hold.set(false);
       this.current = batch;
       this.snapshot = snapshot;
@@ -326,12 +329,21 @@ export class CaptureLoop {
       const barrier = this.awaitBarrier();
       this.diffed = new Map();
       this.ahead = null;
-      let rows = await this.diffWhileWaiting(batch, barrier);
-      const barrierLsn = await barrier;
-      const barrierAt = Date.now();
+      const waited = await this.diffWhileWaiting(batch, barrier);
+      let rows = waited.rows;
+      // Closed before its barrier: from here on, commits go to the next batch, and so do the keys no
+      // diff took yet; the barrier arrives unawaited. It covers the transactions its diffs took.
       this.current = null;
       this.snapshot = null;
+      const closedTo = waited.closed ? batch.moveUntakenInto(this.pending) : null;
+      if (closedTo !== null) {
+        this.barrier.abort();
+        boundedBatchesTotal.inc();
+      }
+      const barrierLsn = await barrier;
+      const barrierAt = Date.now();
       if (this.failure) throw this.failure;
+      const coveredTo = closedTo ?? barrierLsn + 1n;
 
       // Set meanwhile, if at all, by compareAheadIfBarrierFirst: TypeScript still narrows it to the
       // null assigned above, hence the annotated copy.
@@ -346,9 +358,10 @@ export class CaptureLoop {
       const assembledAt = Date.now();
       await this.sessions.commitBatch();
 
-      // Everything before the barrier is done, except transactions held for the next batch.
+      // Everything before the barrier (or the batch's last transaction) is done, except transactions
+      // held for the next batch.
       const held = this.pending.firstCommitLsn;
-      await this.confirm(held !== null && held <= barrierLsn ? held : barrierLsn + 1n);
+      await this.confirm(held !== null && held < coveredTo ? held : coveredTo);
       const ms = Date.now() - started;
       batchesTotal.inc();
       transactionsTotal.inc(batch.transactions);
@@ -365,7 +378,7 @@ export class CaptureLoop {
           // Where the time went: waiting for the barrier (early diffs included), the rest of the diff,
           // assembling notifications, committing and acknowledging.
           phasesMs: [barrierAt - started, diffedAt - barrierAt, assembledAt - diffedAt, Date.now() - assembledAt],
-          barrier: formatLsn(barrierLsn),
+          ...(waited.closed ? { closedBefore: 'barrier', upTo: formatLsn(coveredTo) } : { barrier: formatLsn(barrierLsn) }),
         },
         'batch committed',
       );
@@ -442,7 +455,7 @@ export class CaptureLoop {
    * again diffs to nothing, and a root reached later through a joined key is still found through the
    * stored rows it has not yet had rewritten. Small live batches never wait long enough to do this.
    */
-  private async diffWhileWaiting(batch: KeyAccumulator, barrier: Promise<Lsn>): Promise<number> {
+  private async diffWhileWaiting(batch: KeyAccumulator, barrier: Promise<Lsn>): Promise<{ rows: number; closed: boolean }> {
     let arrived = false;
     const settled = barrier.then(
       () => (arrived = true),
@@ -464,13 +477,17 @@ export class CaptureLoop {
         const diffing = this.diffKeys(keys, false);
         this.compareAheadIfBarrierFirst(diffing, barrier, batch);
         rows += await diffing;
+        this.keysDiffedEarly += keysIn(keys);
         this.options.logger.debug({ keys: keysIn(keys), ms: Date.now() - started }, 'early diff');
+        // A backlog drains batch by batch (see maxKeysPerBatch). Not once the barrier came: then the
+        // rest may already be compared ahead (see compareAheadIfBarrierFirst).
+        if (!arrived && !this.failure && this.keysDiffedEarly >= this.limits.maxKeysPerBatch) return { rows, closed: true };
         continue;
       }
       await Promise.race([settled, new Promise<void>((resolve) => (this.batchGrew = resolve))]);
       this.batchGrew = null;
     }
-    return rows;
+    return { rows, closed: false };
   }
 
   /**

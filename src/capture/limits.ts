@@ -10,6 +10,13 @@ export interface CaptureLimits extends DiffLimits {
    */
   minKeysPerEarlyDiff: number;
   /**
+   * A batch still waiting for its barrier closes once its early diffs have taken this many keys: it
+   * diffs what else arrived, commits and acknowledges the transactions it received, and the rest of
+   * a backlog goes to the next batches. A backlog then leaves as it drains, its notifications sent
+   * while the next batch diffs, instead of all at the end of one transaction as long as the backlog.
+   */
+  maxKeysPerBatch: number;
+  /**
    * Committed keys not yet diffed beyond which the stream stops reading until a diff takes them, so a
    * backlog neither fills memory nor overflows maxKeysPerTable into a full recompute.
    */
@@ -52,6 +59,7 @@ export const DEFAULT_LIMITS: CaptureLimits = {
   maxRootsPerDiff: 100_000,
   minRootsPerAssistedDiff: 2_000,
   minKeysPerEarlyDiff: 5_000,
+  maxKeysPerBatch: 20_000,
   maxKeysWaiting: 50_000,
   maxNotificationBytes: 4 * 1024 * 1024,
   diffSessions: Math.min(4, availableParallelism()),

@@ -38,6 +38,12 @@ export const earlyDiffsTotal = new Counter({
   registers: [register],
 });
 
+export const boundedBatchesTotal = new Counter({
+  name: 'pushcdc_capture_bounded_batches_total',
+  help: 'Batches committed before their barrier came, once their early diffs had taken maxKeysPerBatch keys (a backlog drained batch by batch)',
+  registers: [register],
+});
+
 export const streamPausesTotal = new Counter({
   name: 'pushcdc_capture_stream_pauses_total',
   help: 'Times the replication stream stopped reading because too many committed keys waited for a diff',

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assistedDiffsTotal, earlyDiffsTotal, rootsSkippedTotal, sharedBatchesTotal, streamPausesTotal } from '../../src/capture/metrics.ts';
+import { assistedDiffsTotal, boundedBatchesTotal, earlyDiffsTotal, rootsSkippedTotal, sharedBatchesTotal, streamPausesTotal } from '../../src/capture/metrics.ts';
 import type { NotificationEnvelope } from '../../src/notification.ts';
 import type { CaptureLimits } from '../../src/capture/limits.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
@@ -227,6 +227,22 @@ describe('folding notifications onto the start gives the final result', () => {
     // last diff is left enough roots to be assisted depends on what else writes WAL meanwhile.)
     expect(await count(earlyDiffsTotal)).toBeGreaterThan(early);
     expect(await count(sharedBatchesTotal)).toBe(shared);
+  }, 120_000);
+
+  it('seed 12: a backlog drained batch by batch: each closes before its barrier after its first early diff, the keys not yet diffed left to the next', async () => {
+    const bounded = await count(boundedBatchesTotal);
+    // The stream held at 2 keys: the barrier cannot overtake the diffs.
+    await round(12, 500, { minKeysPerEarlyDiff: 1, maxKeysWaiting: 2, maxKeysPerBatch: 1 }, true);
+    expect(await count(boundedBatchesTotal)).toBeGreaterThan(bounded);
+  }, 120_000);
+
+  it('seed 13: the same with every batch shared by two sessions, and live transactions after', async () => {
+    const [bounded, shared] = [await count(boundedBatchesTotal), await count(sharedBatchesTotal)];
+    const limits = { diffSessions: 2, minBytesPerSharedBatch: 0, minKeysPerEarlyDiff: 3, maxKeysWaiting: 6, maxKeysPerBatch: 8 };
+    await round(13, 500, limits, true);
+    await round(14, 300, limits);
+    expect(await count(boundedBatchesTotal)).toBeGreaterThan(bounded + 10);
+    expect(await count(sharedBatchesTotal)).toBeGreaterThan(shared + 10);
   }, 120_000);
 
   it('seed 8: the stream held back at every arrived key, early diffs only to release it, live and then a backlog', async () => {
