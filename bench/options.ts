@@ -16,6 +16,8 @@ export interface BenchOptions {
   name: string;
   sizes: number[];
   changes: number;
+  /** Changes in the long backlog, run at the largest size only (0: not run). */
+  longBacklog: number;
   txSize: number;
   connections: number;
   pacedRate: number;
@@ -29,6 +31,9 @@ export const USAGE = `npm run bench -- [options]
                                  creates and drops: two benches on one server need two names
   --sizes 10000,100000,1000000   root-table sizes (rows per table)
   --changes 20000                row changes per decode/live/backlog/naive run
+  --long-backlog 100000          backlog runs: also a backlog of this many changes, at the largest
+                                 size (a drain of seconds, where the short one is a single batch);
+                                 0 leaves it out
   --tx-size 10                   rows changed per transaction
   --connections 4                writing connections
   --paced-rate 1000              paced run: row changes/s, all connections together
@@ -55,6 +60,7 @@ function parse(argv: string[]): BenchOptions {
       name: { type: 'string', default: 'bench' },
       sizes: { type: 'string', default: '10000,100000,1000000' },
       changes: { type: 'string', default: '20000' },
+      'long-backlog': { type: 'string', default: '100000' },
       'tx-size': { type: 'string', default: '10' },
       connections: { type: 'string', default: '4' },
       'paced-rate': { type: 'string', default: '1000' },
@@ -89,6 +95,7 @@ function parse(argv: string[]): BenchOptions {
     name: values.name,
     sizes: values.sizes.split(',').map((s) => Math.round(positive('sizes', s))),
     changes: Math.round(positive('changes', values.changes)),
+    longBacklog: values['long-backlog'] === '0' ? 0 : Math.round(positive('long-backlog', values['long-backlog'])),
     txSize: Math.round(positive('tx-size', values['tx-size'])),
     connections: Math.round(positive('connections', values.connections)),
     pacedRate: positive('paced-rate', values['paced-rate']),

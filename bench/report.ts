@@ -16,6 +16,13 @@ export interface Row extends Record<string, string | number> {
 }
 
 export const BACKLOG = 'pushcdc backlog';
+/**
+ * A backlog five times as long, at the largest size. The short one is decoded in about a quarter of
+ * a second: pushcdc drains it in one batch, and its rate is much of that batch's latency (the last
+ * diff, assembling and committing, publishing megabytes and RabbitMQ's confirm, together 300-500 ms
+ * after the last change arrived). This one drains for seconds, in several batches.
+ */
+export const LONG_BACKLOG = 'pushcdc long backlog';
 /** The backlog at a larger table, its changes drawn from as many rows as the smallest table has. */
 export const BACKLOG_SAME_ROWS = 'pushcdc backlog, same rows';
 /**
@@ -98,6 +105,8 @@ function ratioLine(options: BenchOptions, results: Row[], size: number, kind: st
   if (backlog !== null && ceiling !== null) parts.push(`backlog ${((backlog / ceiling) * 100).toFixed(0)}% of the decode ceiling`);
   const ownWal = value(BACKLOG, OWN_WAL_RATIO);
   if (ownWal !== null) parts.push(`${ownWal.toFixed(0)}% of decoding the backlog's own WAL`);
+  const longOwnWal = value(LONG_BACKLOG, OWN_WAL_RATIO);
+  if (longOwnWal !== null) parts.push(`long backlog (${options.longBacklog.toLocaleString('en-US')} changes) ${longOwnWal.toFixed(0)}% of decoding its own WAL`);
   const live = value('pushcdc live', 'changes/s');
   const naive = value('naive re-run', 'changes/s');
   if (live !== null && naive !== null) parts.push(`live ${(live / naive).toFixed(1)}× the naive baseline's changes/s`);

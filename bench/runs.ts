@@ -8,7 +8,7 @@ import { NaivePoller } from './naive.ts';
 import type { BenchOptions } from './options.ts';
 import { runPaced } from './paced.ts';
 import { settleRestartPoint, startPushcdc, watchFirstSend, type RunningPushcdc } from './pushcdc.ts';
-import { BACKLOG, BACKLOG_SAME_ROWS, OWN_WAL_RATIO, measured, type Row } from './report.ts';
+import { BACKLOG, BACKLOG_SAME_ROWS, LONG_BACKLOG, OWN_WAL_RATIO, measured, type Row } from './report.ts';
 import { INQUIRIES, type InquiryKind } from './schema.ts';
 import { DeliveryTracker, percentile } from './stats.ts';
 import { runWorkload, sampleIds, type WorkloadResult, type WorkloadSpec } from './workload.ts';
@@ -190,6 +190,9 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
       // over this table. At the smallest size that is the backlog run above.
       const smallest = Math.min(...ctx.options.sizes);
       if (size > smallest) await backlog(BACKLOG_SAME_ROWS, { ...spec, ids: sampleIds(size, smallest) });
+      // The long backlog (see LONG_BACKLOG) at the largest size only, where the targets are stated.
+      const { longBacklog } = ctx.options;
+      if (longBacklog > 0 && size === Math.max(...ctx.options.sizes)) await backlog(LONG_BACKLOG, { ...spec, changes: longBacklog });
     }
   } finally {
     // Also after a failure: the instance's slot pins WAL until it is dropped.

@@ -58,22 +58,22 @@ async function queueExists(queue: string): Promise<boolean> {
 }
 
 describe('npm run bench', () => {
-  it('runs decode, live, paced, backlog and naive for both inquiries, delivers every transaction, and leaves nothing behind', async () => {
+  it('runs decode, live, paced, backlog (short and long) and naive for both inquiries, delivers every transaction, and leaves nothing behind', async () => {
     // Its database then looks like a test database, which a later run drops if this one was killed.
     const name = `t_${Math.floor(Date.now() / 1000)}_${uniqueKey('bench')}`;
-    const result = await runBench(['--name', name, '--sizes', '500', '--changes', '200', '--paced-rate', '200', '--paced-seconds', '1'], 240_000);
+    const result = await runBench(['--name', name, '--sizes', '500', '--changes', '200', '--long-backlog', '400', '--paced-rate', '200', '--paced-seconds', '1'], 240_000);
     expect(result.code, result.stderr).toBe(0);
 
     const rows = result.stdout.split('\n').filter((line) => /^\s*(single|join)\s+500\s/.test(line));
     for (const kind of ['single', 'join']) {
-      for (const system of ['decode ceiling', 'pushcdc live', 'pushcdc paced', 'pushcdc backlog', 'naive re-run']) {
+      for (const system of ['decode ceiling', 'pushcdc live', 'pushcdc paced', 'pushcdc backlog', 'pushcdc long backlog', 'naive re-run']) {
         expect(rows.some((line) => line.trim().startsWith(kind) && line.includes(system)), `${kind} ${system}\n${result.stdout}`).toBe(true);
       }
     }
     const delivered = rows.flatMap((line) => [...line.matchAll(/(\d+)\/(\d+)/g)]);
-    expect(delivered.length).toBe(8); // every run but the two decode ceilings
+    expect(delivered.length).toBe(10); // every run but the two decode ceilings
     for (const [text, got, of] of delivered) expect(got, text).toBe(of);
-    expect(result.stdout).toMatch(/single @ +500: backlog \d+% of the decode ceiling; \d+% of decoding the backlog's own WAL/);
+    expect(result.stdout).toMatch(/single @ +500: backlog \d+% of the decode ceiling; \d+% of decoding the backlog's own WAL; long backlog \(400 changes\) \d+% of decoding its own WAL/);
 
     const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
     await admin.connect();
