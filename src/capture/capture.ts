@@ -331,8 +331,9 @@ export class CaptureLoop {
       this.ahead = null;
       const waited = await this.diffWhileWaiting(batch, barrier);
       let rows = waited.rows;
-      // Closed before its barrier: from here on, commits go to the next batch, and so do the keys no
-      // diff took yet; the barrier arrives unawaited. It covers the transactions its diffs took.
+      // From here on, commits go to the next batch. A batch closed before its barrier (see
+      // maxKeysPerBatch) also hands it the keys no diff took yet, and covers only the transactions
+      // its diffs took; its barrier then arrives unawaited, and is ignored.
       this.current = null;
       this.snapshot = null;
       const closedTo = waited.closed ? batch.moveUntakenInto(this.pending) : null;

@@ -11,9 +11,11 @@ export interface CaptureLimits extends DiffLimits {
   minKeysPerEarlyDiff: number;
   /**
    * A batch still waiting for its barrier closes once its early diffs have taken this many keys: it
-   * diffs what else arrived, commits and acknowledges the transactions it received, and the rest of
-   * a backlog goes to the next batches. A backlog then leaves as it drains, its notifications sent
-   * while the next batch diffs, instead of all at the end of one transaction as long as the backlog.
+   * commits what they diffed and is acknowledged up to the first transaction whose keys no diff took
+   * yet; those, and the rest of a backlog, go to the next batches. A long backlog is then not one
+   * transaction holding its table locks and acknowledging nothing until it ends, and its
+   * notifications leave as it drains. Checked after each early diff: a batch can overshoot it by
+   * one early diff (at most maxKeysWaiting keys).
    */
   maxKeysPerBatch: number;
   /**
