@@ -158,6 +158,52 @@ describe('assembling a batch diffed by two sessions', () => {
   });
 });
 
+describe('assembling a batch diffed by two sessions, in parts', () => {
+  it('builds both sessions\' parts at once, yet every part of the first has a lower seq than any of the second, in part order', async () => {
+    const sessions = [new pg.Client({ connectionString: ctx.db.url }), new pg.Client({ connectionString: ctx.db.url })];
+    const meta = { companyJson: '"Company"', ticks: 639316304226479062n, lsn: '0/16B374A' };
+    await ctx.pool.query(`DELETE FROM ${outboxTable(ctx.names.stateSchema)}`);
+    try {
+      for (const s of sessions) {
+        await s.connect();
+        await s.query(CREATE_DIFF_ROWS_SQL);
+        await s.query('BEGIN');
+      }
+      const add = (s: pg.Client, from: number) =>
+        s.query(
+          `INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row)
+           SELECT 'Big', 'I', json_build_array(g::text)::text, json_build_object('ID', g, 'V', repeat('v', g % 9))::text FROM generate_series($1::int, $1::int + 199) g`,
+          [from],
+        );
+      await add(sessions[0]!, 1);
+      await add(sessions[1]!, 1001);
+      // A whole notification in the second session too, after its parts of Big (name order).
+      await sessions[1]!.query(`INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row) VALUES ('Small', 'D', '["7"]', '{"ID":7}')`);
+      const made = await assembleNotifications(sessions, ctx.names.stateSchema, meta, 1000, []);
+      for (const s of sessions) await s.query('COMMIT');
+      const out = (await ctx.pool.query<{ seq: string; notification_id: string; payload: string }>(`SELECT seq::text, notification_id::text, payload FROM ${outboxTable(ctx.names.stateSchema)} ORDER BY seq`)).rows;
+      // What assembleNotifications reports, in its order, is what the relay will send, in seq order.
+      expect(out.map((r) => r.notification_id)).toEqual(made.map((m) => m.notificationId));
+      const sent = out.map((r) => (JSON.parse(r.payload) as { notification: { Query: string; Inserted: { ID: number }[]; AdditionalInfo: { Part?: number; Parts?: number } } }).notification);
+      const big = sent.filter((n) => n.Query === 'Big');
+      expect(big.length).toBeGreaterThan(4);
+      expect(big.map((n) => n.AdditionalInfo)).toEqual(big.map((_, i) => ({ Part: i + 1, Parts: big.length })));
+      // Seq order is session order: every row of the first session's parts comes before the second's.
+      const firstSecond = big.findIndex((n) => n.Inserted.some((r) => r.ID > 1000));
+      expect(firstSecond).toBeGreaterThan(0);
+      expect(big.slice(0, firstSecond).every((n) => n.Inserted.every((r) => r.ID <= 200))).toBe(true);
+      expect(big.slice(firstSecond).every((n) => n.Inserted.every((r) => r.ID > 1000))).toBe(true);
+      expect(sent.at(-1)!.Query).toBe('Small');
+      expect(big.flatMap((n) => n.Inserted.map((r) => r.ID)).sort((a, b) => a - b)).toEqual([
+        ...Array.from({ length: 200 }, (_, i) => i + 1),
+        ...Array.from({ length: 200 }, (_, i) => i + 1001),
+      ]);
+    } finally {
+      for (const s of sessions) await s.end();
+    }
+  });
+});
+
 describe('a huge transaction through capture', () => {
   let project: ProjectDir;
   let capture: RunningCapture;
