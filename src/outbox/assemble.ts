@@ -137,9 +137,9 @@ export async function assembleNotifications(
   // never looks below a seq it has sent. One session inserts in that order anyway; several build
   // their parts at once, into seqs reserved beforehand in session order (a 100,000-change join
   // backlog's last batch, 163,000 rows in two sessions: 687-865 ms one after the other, 558-692 at once).
-  const partsOf = (n: number) => layouts.reduce((sum, l) => sum + (l.plans[n]?.parts ?? 0), 0);
-  const busy = sessions.map((_, n) => partsOf(n)).filter((parts) => parts > 0).length;
-  const seqs = busy > 1 ? await reserveSeqs(sessions[0]!, stateSchema, sessions.map((_, n) => partsOf(n))) : null;
+  const partCounts = sessions.map((_, n) => layouts.reduce((sum, l) => sum + (l.plans[n]?.parts ?? 0), 0));
+  const busy = partCounts.filter((parts) => parts > 0).length;
+  const seqs = busy > 1 ? await reserveSeqs(sessions[0]!, stateSchema, partCounts) : null;
   const made = await Promise.all(
     sessions.map(async (session, n) => {
       const mine: AssembledNotification[] = [];

@@ -126,9 +126,9 @@ describe('assembling notifications from diff rows', () => {
 });
 
 describe('assembling a batch diffed by two sessions', () => {
-  it('numbers the parts across the sessions, session by session; an inquiry in one session only stays whole', async () => {
+  /** Two sessions, each in a transaction with its own diff-rows table, over an empty outbox; ended after `body`. */
+  async function withTwoSessions(body: (sessions: pg.Client[]) => Promise<void>): Promise<void> {
     const sessions = [new pg.Client({ connectionString: ctx.db.url }), new pg.Client({ connectionString: ctx.db.url })];
-    const meta = { companyJson: '"Company"', ticks: 639316304226479061n, lsn: '0/16B3749' };
     await ctx.pool.query(`DELETE FROM ${outboxTable(ctx.names.stateSchema)}`);
     try {
       for (const s of sessions) {
@@ -136,6 +136,15 @@ describe('assembling a batch diffed by two sessions', () => {
         await s.query(CREATE_DIFF_ROWS_SQL);
         await s.query('BEGIN');
       }
+      await body(sessions);
+    } finally {
+      for (const s of sessions) await s.end();
+    }
+  }
+
+  it('numbers the parts across the sessions, session by session; an inquiry in one session only stays whole', async () => {
+    const meta = { companyJson: '"Company"', ticks: 639316304226479061n, lsn: '0/16B3749' };
+    await withTwoSessions(async (sessions) => {
       const add = (s: pg.Client, rows: string[][]) =>
         s.query(`INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`, [0, 1, 2, 3].map((i) => rows.map((r) => r[i]!)));
       await add(sessions[0]!, [['Shared', 'I', '["1"]', '{"ID":1}']]);
@@ -152,23 +161,12 @@ describe('assembling a batch diffed by two sessions', () => {
         ['Alone', {}, []],
         ['Shared', { Part: 2, Parts: 2 }, [{ ID: 2 }]],
       ]);
-    } finally {
-      for (const s of sessions) await s.end();
-    }
+    });
   });
-});
 
-describe('assembling a batch diffed by two sessions, in parts', () => {
   it('builds both sessions\' parts at once, yet every part of the first has a lower seq than any of the second, in part order', async () => {
-    const sessions = [new pg.Client({ connectionString: ctx.db.url }), new pg.Client({ connectionString: ctx.db.url })];
     const meta = { companyJson: '"Company"', ticks: 639316304226479062n, lsn: '0/16B374A' };
-    await ctx.pool.query(`DELETE FROM ${outboxTable(ctx.names.stateSchema)}`);
-    try {
-      for (const s of sessions) {
-        await s.connect();
-        await s.query(CREATE_DIFF_ROWS_SQL);
-        await s.query('BEGIN');
-      }
+    await withTwoSessions(async (sessions) => {
       const add = (s: pg.Client, from: number) =>
         s.query(
           `INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row)
@@ -198,9 +196,7 @@ describe('assembling a batch diffed by two sessions, in parts', () => {
         ...Array.from({ length: 200 }, (_, i) => i + 1),
         ...Array.from({ length: 200 }, (_, i) => i + 1001),
       ]);
-    } finally {
-      for (const s of sessions) await s.end();
-    }
+    });
   });
 });
 
