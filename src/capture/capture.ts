@@ -7,6 +7,7 @@ import type { InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
 import { ticksFromUnixMicros } from '../notification.ts';
 import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
+import type { HandedPayload } from '../outbox/relay.ts';
 import { KeyAccumulator, keysIn, type TouchedTable } from './accumulator.ts';
 import { BatchBarrier } from './barrier.ts';
 import { DiffAhead } from './diff-ahead.ts';
@@ -44,8 +45,11 @@ export interface CaptureOptions {
   company: string;
   plans: InquiryPlan[];
   logger: Logger;
-  /** Called after a batch committed notifications to the outbox (the relay sends them). */
-  onCommitted(): void;
+  /**
+   * Called after a batch committed notifications to the outbox (the relay sends them), with their
+   * payloads when the batch was small enough to hand them over (see maxHandOverBytes).
+   */
+  onCommitted(payloads: HandedPayload[]): void;
   limits?: Partial<CaptureLimits>;
 }
 
@@ -369,7 +373,7 @@ export class CaptureLoop {
       notificationsTotal.inc(entries.length);
       batchSeconds.observe(ms / 1000);
       for (const d of this.diffed.values()) rootsSkippedTotal.inc(d.skipped);
-      if (entries.length > 0) this.options.onCommitted();
+      if (entries.length > 0) this.options.onCommitted(entries.flatMap((e) => (e.body === null ? [] : [{ seq: e.seq, body: e.body }])));
       this.options.logger.debug(
         {
           transactions: batch.transactions,
@@ -556,6 +560,7 @@ export class CaptureLoop {
       },
       this.limits.maxNotificationBytes,
       this.cancelFor,
+      this.limits.maxHandOverBytes,
     );
   }
 }

@@ -29,6 +29,12 @@ export interface CaptureLimits extends DiffLimits {
    */
   maxNotificationBytes: number;
   /**
+   * A batch's notifications of at most this many bytes in all go to the relay from memory as the
+   * batch commits, not read back from the outbox (see OutboxRelay.offer); a bigger batch (a huge
+   * transaction) would hold them all in the engine's memory at once.
+   */
+  maxHandOverBytes: number;
+  /**
    * Sessions that diff one big batch at once, each its share of the roots, in transactions sharing
    * the batch's snapshot (see DiffSessions); in a batch not big enough to be shared, the other
    * sessions compare part of the roots of a diff of `minRootsPerAssistedDiff` or more, and the main
@@ -64,6 +70,7 @@ export const DEFAULT_LIMITS: CaptureLimits = {
   maxKeysPerBatch: 20_000,
   maxKeysWaiting: 50_000,
   maxNotificationBytes: 4 * 1024 * 1024,
+  maxHandOverBytes: 16 * 1024 * 1024,
   diffSessions: Math.min(4, availableParallelism()),
   minBytesPerSharedBatch: null,
   barrierTimeoutMs: 120_000,

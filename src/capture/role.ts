@@ -104,7 +104,10 @@ class CaptureRole {
         company: this.ctx.env.PUSHCDC_COMPANY,
         plans: this.prepared.plans,
         logger: this.logger,
-        onCommitted: () => relay.wake(),
+        onCommitted: (payloads) => {
+          relay.offer(payloads);
+          relay.wake();
+        },
         limits: this.options.limits,
       });
       this.loop = loop;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { rawBytesQuery } from '../db/raw-bytes.ts';
 import { prepared } from '../db/statements.ts';
 import { CANCEL_UNCHANGED_SQL, DIFF_ROWS_TABLE } from '../diff/diff-rows.ts';
 import { outboxTable } from './outbox.ts';
@@ -26,6 +27,10 @@ export interface NotificationMeta {
 export interface AssembledNotification {
   inquiry: string;
   notificationId: string;
+  /** Its outbox row. */
+  seq: string;
+  /** Its payload as the outbox holds it (UTF-8), when the batch's were handed back (see handOverUpTo). */
+  body: Buffer | null;
 }
 
 /** Budget per row in the text: the row, its keys, and two commas. */
@@ -57,16 +62,21 @@ function insertInto(stateSchema: string, seq: string | null): { columns: string;
     : { columns: `INSERT INTO ${outboxTable(stateSchema)} (seq, inquiry, notification_id, payload) OVERRIDING SYSTEM VALUE`, values: `${seq}, ` };
 }
 
+/** What an outbox insert returns: each row's id and seq, and its payload's bytes when `bodies`. */
+const returning = (bodies: boolean) =>
+  `RETURNING notification_id::text AS id, seq::text AS seq${bodies ? ", convert_to(payload, 'UTF8') AS body" : ''}`;
+
 /**
  * One session's rows of an inquiry as one notification: part $6 (from 0) of $7. $4 inquiry, $5
  * notification id, $8 its seq when reserved. No sort, no window.
  */
-function wholeSql(stateSchema: string, reserved: boolean): string {
+function wholeSql(stateSchema: string, reserved: boolean, bodies: boolean): string {
   const insert = insertInto(stateSchema, reserved ? '$8::bigint' : null);
   return `${insert.columns}
 SELECT ${insert.values}inquiry, id::uuid, ${ENVELOPE}
   FROM (SELECT $4::text AS inquiry, $5::text AS id, $6::int AS part, $7::int AS parts, ${AGGREGATES}
-          FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4) n`;
+          FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4) n
+${returning(bodies)}`;
 }
 
 /**
@@ -91,7 +101,7 @@ const SIZES_SQL = `SELECT inquiry, ${SLOT} AS slot, sum(${ROW_BYTES})::bigint AS
  * offsets would sort the rows (0.9 s for 360,000 of them). $4 inquiry; $8 the parts' seqs, in
  * order, when reserved.
  */
-function splitSql(stateSchema: string, reserved: boolean): string {
+function splitSql(stateSchema: string, reserved: boolean, bodies: boolean): string {
   const insert = insertInto(stateSchema, reserved ? '($8::bigint[])[part - $6::int + 1]' : null);
   return `${insert.columns}
 SELECT ${insert.values}inquiry, id::uuid, ${ENVELOPE}
@@ -99,17 +109,30 @@ SELECT ${insert.values}inquiry, id::uuid, ${ENVELOPE}
           FROM (SELECT $4::text AS inquiry, ${SLOT} % $5::int AS bucket, ${AGGREGATES}
                   FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4 GROUP BY 2) g) n
  ORDER BY part
-RETURNING notification_id::text AS id`;
+${returning(bodies)}`;
 }
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** Runs an outbox insert (wholeSql or splitSql): the notifications it wrote, in seq order. */
+async function insertNotifications(session: Queryable, inquiry: string, sql: string, params: unknown[], bodies: boolean): Promise<AssembledNotification[]> {
+  if (!bodies) {
+    const { rows } = await session.query<{ id: string; seq: string }>(prepared(sql, params));
+    return rows.map((r) => ({ inquiry, notificationId: r.id, seq: r.seq, body: null }));
+  }
+  const { rows } = await session.query<{ id: Buffer; seq: Buffer; body: Buffer }>(rawBytesQuery(prepared(sql, params)));
+  return rows.map((r) => ({ inquiry, notificationId: r.id.toString('utf8'), seq: r.seq.toString('utf8'), body: r.body }));
+}
 
 /**
  * Assembles the notifications of a batch diffed in one or more sessions (see diffInquiry): each
  * session writes its own rows to the outbox, and an inquiry with rows in several sessions leaves in
  * parts numbered across them. `cancelFor`: the inquiries whose identical leaving and entering rows
  * must cancel (those whose rows do not show every key; see CANCEL_UNCHANGED_SQL) — always diffed in
- * the first session alone, so their pairs meet there.
+ * the first session alone, so their pairs meet there. `handOverUpTo`: a batch whose rows come to at
+ * most this many bytes gets its payloads back as well, for the relay to send without reading them
+ * from the outbox again (see OutboxRelay.offer); a bigger one (a huge transaction) would hold them
+ * all in the engine's memory at once.
  */
 export async function assembleNotifications(
   sessions: Queryable[],
@@ -117,9 +140,12 @@ export async function assembleNotifications(
   meta: NotificationMeta,
   maxBytes: number,
   cancelFor: string[],
+  handOverUpTo = 0,
 ): Promise<AssembledNotification[]> {
   if (cancelFor.length > 0) await sessions[0]!.query(prepared(CANCEL_UNCHANGED_SQL, [cancelFor]));
-  const splits = await Promise.all(sessions.map((session) => readSplits(session, maxBytes)));
+  const read = await Promise.all(sessions.map((session) => readSplits(session, maxBytes)));
+  const splits = read.map((r) => r.splits);
+  const bodies = read.reduce((bytes, r) => bytes + r.bytes, 0) <= handOverUpTo;
   const common = [meta.companyJson, meta.ticks.toString(), meta.lsn];
   // Per inquiry (in name order, so a batch's notifications leave in the same order every time): how
   // each session cuts its rows, and where its parts start in the numbering across sessions.
@@ -150,14 +176,11 @@ export async function assembleNotifications(
         const partSeqs = seqs?.[n]!.slice(next, next + plan.parts) ?? null;
         next += plan.parts;
         if (plan.buckets === 1) {
-          const notificationId = randomUUID();
-          const params = [...common, inquiry, notificationId, firsts[n], total, ...(partSeqs ? [partSeqs[0]] : [])];
-          await session.query(prepared(wholeSql(stateSchema, partSeqs !== null), params));
-          mine.push({ inquiry, notificationId });
+          const params = [...common, inquiry, randomUUID(), firsts[n], total, ...(partSeqs ? [partSeqs[0]] : [])];
+          mine.push(...(await insertNotifications(session, inquiry, wholeSql(stateSchema, partSeqs !== null, bodies), params, bodies)));
         } else {
           const params = [...common, inquiry, plan.buckets, firsts[n], total, ...(partSeqs ? [partSeqs] : [])];
-          const { rows } = await session.query<{ id: string }>(prepared(splitSql(stateSchema, partSeqs !== null), params));
-          for (const r of rows) mine.push({ inquiry, notificationId: r.id });
+          mine.push(...(await insertNotifications(session, inquiry, splitSql(stateSchema, partSeqs !== null, bodies), params, bodies)));
         }
       }
       return mine;
@@ -190,17 +213,19 @@ async function reserveSeqs(session: Queryable, stateSchema: string, counts: numb
 /**
  * How a session cuts its rows of each inquiry it has rows of: whole when they fit in `maxBytes`, else
  * by its bytes per slot (read for those inquiries only: the slot pass costs a 20,000-change batch
- * 9-10 ms, the totals 3-4).
+ * 9-10 ms, the totals 3-4). Also the bytes of all its rows.
  */
-async function readSplits(session: Queryable, maxBytes: number): Promise<Map<string, { buckets: number; parts: number }>> {
+async function readSplits(session: Queryable, maxBytes: number): Promise<{ splits: Map<string, { buckets: number; parts: number }>; bytes: number }> {
   const { rows: totals } = await session.query<{ inquiry: string; bytes: string }>(prepared(TOTALS_SQL));
   const splits = new Map<string, { buckets: number; parts: number }>();
   const over: string[] = [];
+  let bytes = 0;
   for (const t of totals) {
+    bytes += Number(t.bytes);
     if (Number(t.bytes) <= maxBytes) splits.set(t.inquiry, { buckets: 1, parts: 1 });
     else over.push(t.inquiry);
   }
-  if (over.length === 0) return splits;
+  if (over.length === 0) return { splits, bytes };
   const { rows } = await session.query<{ inquiry: string; slot: number; bytes: string }>(prepared(SIZES_SQL, [over]));
   const slotsByInquiry = new Map<string, number[]>();
   for (const r of rows) {
@@ -209,7 +234,7 @@ async function readSplits(session: Queryable, maxBytes: number): Promise<Map<str
     slotsByInquiry.set(r.inquiry, slots);
   }
   for (const [inquiry, slots] of slotsByInquiry) splits.set(inquiry, splitPlan(slots, maxBytes));
-  return splits;
+  return { splits, bytes };
 }
 
 /** How one session's rows of an inquiry are cut: into `buckets`, of which `parts` hold rows. */

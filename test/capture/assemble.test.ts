@@ -51,7 +51,7 @@ describe('assembling notifications from diff rows', () => {
       ['Customers', 'I', '["1"]', '{"ID":1,"Name":"Acme Ltd"}'],
       ['Customers', 'I', '["2"]', '{"ID":2,"Name":null}'],
     ]);
-    const made = await assembleNotifications([client], ctx.names.stateSchema, meta, 1 << 20, []);
+    const made = await assembleNotifications([client], ctx.names.stateSchema, meta, 1 << 20, [], 1 << 20);
     await client.query('COMMIT');
     const rows = await outbox();
     expect(made.map((m) => m.inquiry)).toEqual(['Customers', 'Orders']);
@@ -71,6 +71,8 @@ describe('assembling notifications from diff rows', () => {
     });
     expect(rows[0]!.payload).toBe(expected);
     expect(made[0]!.notificationId).toBe(rows[0]!.notification_id);
+    // Handed back for the relay (the batch is under handOverUpTo): the stored text's bytes.
+    expect(made.map((m) => m.body?.toString('utf8'))).toEqual(rows.map((r) => r.payload));
     // The diff rows are gone with the commit.
     expect((await client.query(`SELECT count(*)::int AS n FROM ${DIFF_ROWS_TABLE}`)).rows[0].n).toBe(0);
   });
@@ -105,8 +107,10 @@ describe('assembling notifications from diff rows', () => {
     await client.query('BEGIN');
     await addRows(rows);
     await addRows([['Small', 'I', '["1"]', '{"ID":1}']]);
-    await assembleNotifications([client], ctx.names.stateSchema, meta, 1000, []);
+    // Its rows come to more bytes than it may hand back: the relay reads them from the outbox.
+    const made = await assembleNotifications([client], ctx.names.stateSchema, meta, 1000, [], 1000);
     await client.query('COMMIT');
+    expect(made.every((m) => m.body === null)).toBe(true);
     const out = await outbox();
     const big = out.filter((r) => r.inquiry === 'Big').map((r) => ({ text: r.payload, ...(JSON.parse(r.payload) as { notification: { Inserted: { ID: number }[]; Deleted: { ID: number }[]; Id: string; AdditionalInfo: Record<string, number> } }) }));
     expect(big.length).toBeGreaterThan(5);
@@ -177,11 +181,14 @@ describe('assembling a batch diffed by two sessions', () => {
       await add(sessions[1]!, 1001);
       // A whole notification in the second session too, after its parts of Big (name order).
       await sessions[1]!.query(`INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row) VALUES ('Small', 'D', '["7"]', '{"ID":7}')`);
-      const made = await assembleNotifications(sessions, ctx.names.stateSchema, meta, 1000, []);
+      const made = await assembleNotifications(sessions, ctx.names.stateSchema, meta, 1000, [], 1 << 20);
       for (const s of sessions) await s.query('COMMIT');
       const out = (await ctx.pool.query<{ seq: string; notification_id: string; payload: string }>(`SELECT seq::text, notification_id::text, payload FROM ${outboxTable(ctx.names.stateSchema)} ORDER BY seq`)).rows;
-      // What assembleNotifications reports, in its order, is what the relay will send, in seq order.
+      // What assembleNotifications reports, in its order, is what the relay will send, in seq order:
+      // each part's row, and the payload it handed back is that row's.
       expect(out.map((r) => r.notification_id)).toEqual(made.map((m) => m.notificationId));
+      expect(out.map((r) => r.seq)).toEqual(made.map((m) => m.seq));
+      expect(made.map((m) => m.body?.toString('utf8'))).toEqual(out.map((r) => r.payload));
       const sent = out.map((r) => (JSON.parse(r.payload) as { notification: { Query: string; Inserted: { ID: number }[]; AdditionalInfo: { Part?: number; Parts?: number } } }).notification);
       const big = sent.filter((n) => n.Query === 'Big');
       expect(big.length).toBeGreaterThan(4);

@@ -152,6 +152,35 @@ describe('the payload', () => {
     await ctx.pool.query('DELETE FROM p_item WHERE id >= 10000');
   });
 
+  it('the relay sends the payloads handed to it as they were handed, reads the others, and keeps none it has sent', async () => {
+    const ids = ['0b6c2f3e-0000-4000-8000-000000000011', '0b6c2f3e-0000-4000-8000-000000000012'];
+    const payloadOf = (id: string) =>
+      `{"notification":{"Inserted":[{"ID":1}],"Deleted":[],"Query":"Items","CompanyId":"Company","Id":"${id}","TimeStamp":1,"AdditionalInfo":{}},"timeStamp":"1","keys":{"Inserted":[["1"]],"Deleted":[]},"lsn":"0/0"}`;
+    const schema = `${ctx.names.stateSchema}_handed`;
+    await ensureOutbox(ctx.pool, schema);
+    await insertOutbox(ctx.pool, schema, ids.map((id) => ({ inquiry: 'Items', notificationId: id, payload: payloadOf(id) })));
+    const seqs = (await ctx.pool.query<{ seq: string }>(`SELECT seq::text FROM ${outboxTable(schema)} ORDER BY seq`)).rows.map((r) => r.seq);
+    const published: string[] = [];
+    const recording: Broker = {
+      ...capture.broker,
+      publish: async (queue, messages) => {
+        published.push(...messages.map((m) => m.body.toString('utf8')));
+        await capture.broker.publish(queue, messages);
+      },
+    };
+    const relay = new OutboxRelay(ctx.pool, recording, schema, ctx.names.primaryQueue, rootLogger);
+    // Marked, to tell which was sent: capture hands over exactly the stored bytes.
+    const handed = `${payloadOf(ids[0]!)} `;
+    relay.offer([{ seq: seqs[0]!, body: Buffer.from(handed) }]);
+    expect(await relay.drainOnce()).toBe(2);
+    expect(published).toEqual([handed, payloadOf(ids[1]!)]);
+    // A payload handed over for a row already sent (a round read it first) is never sent.
+    relay.offer([{ seq: seqs[1]!, body: Buffer.from('stale') }]);
+    await insertOutbox(ctx.pool, schema, [{ inquiry: 'Items', notificationId: ids[1]!, payload: payloadOf(ids[1]!) }]);
+    expect(await relay.drainOnce()).toBe(1);
+    expect(published).toEqual([handed, payloadOf(ids[1]!), payloadOf(ids[1]!)]);
+  });
+
   it('the relay sends rounds of big rows in order, reading ahead, and deletes every confirmed row', async () => {
     const ids = ['0b6c2f3e-0000-4000-8000-000000000001', '0b6c2f3e-0000-4000-8000-000000000002', '0b6c2f3e-0000-4000-8000-000000000003'];
     // 5 MiB each: a round takes rows starting within its first 4 MiB, so one row per round.
