@@ -140,6 +140,7 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
       const samples: Row[] = [];
       const ownWalRatios: number[] = [];
       const ownWalRates: number[] = [];
+      const walPerChange: number[] = [];
       const ownWalSlots = Array.from({ length: OWN_WAL_SLOTS }, (_, i) => `${ctx.options.name}_own_wal_${kind}_${i}`);
       for (let i = 0; i < BACKLOG_SAMPLES; i++) {
         await pushcdc?.stop();
@@ -149,7 +150,9 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
         let ownWalRate: number;
         try {
           for (const slot of ownWalSlots) await createDecodeSlot(ctx.pool, slot);
+          const walBefore = await walLsn(ctx.pool);
           work = await runWorkload(ctx.pool, backlogSpec);
+          walPerChange.push((await walBytesSince(ctx.pool, walBefore)) / backlogSpec.changes);
           const rates: number[] = [];
           for (const slot of ownWalSlots) {
             rates.push(await decodeBacklog(ctx.databaseUrl, slot, Math.ceil(backlogSpec.changes / backlogSpec.txSize), backlogSpec.changes));
@@ -177,6 +180,12 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
         out.rows.push({ ...row, [OWN_WAL_RATIO]: percentile(ownWalRatios, 50) });
         out.notes.push(medianNote(`${label} ${kind}`, size, samples.map((r) => Number(r['changes/s']))));
         out.notes.push(medianNote(`own-WAL decode for ${label} ${kind}`, size, ownWalRates));
+        // Whether the backlog's WAL held full-page images (a change that is the first to touch its page
+        // since the last checkpoint carries one: kilobytes, not a couple of hundred bytes), which
+        // would slow both decodes: measured at a million rows after the live runs, 158-166 bytes
+        // (single) and 177-358 (join) while the own-WAL decode of one backlog ranged 113k-177k changes/s.
+        const perChange = [...walPerChange].sort((a, b) => a - b).map((b) => b.toFixed(0));
+        out.notes.push(`WAL written per change for ${label} ${kind} @ ${size.toLocaleString('en-US')}: median of ${perChange.join(', ')} bytes`);
         const ratios = [...ownWalRatios].sort((a, b) => a - b).map((r) => `${r.toFixed(0)}%`);
         out.notes.push(`${label} ${kind} @ ${size.toLocaleString('en-US')} as a share of a slot decoding the same WAL: median of ${ratios.join(', ')}`);
       }
@@ -220,4 +229,12 @@ async function naiveRun(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput):
   }
   out.rows.push(measured('naive re-run', spec.kind, spec.rows, spec.changes, tracker, work));
   out.notes.push(`naive ${spec.kind} @ ${spec.rows.toLocaleString('en-US')}: ${poller.rounds} rounds, median round ${percentile(poller.roundMs, 50).toFixed(0)} ms`);
+}
+
+async function walLsn(pool: BenchContext['pool']): Promise<string> {
+  return (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+}
+
+async function walBytesSince(pool: BenchContext['pool'], lsn: string): Promise<number> {
+  return Number((await pool.query<{ bytes: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::text AS bytes', [lsn])).rows[0]!.bytes);
 }
