@@ -33,6 +33,8 @@ export class OutboxRelay {
   /** The last seq the broker confirmed, and the last deleted: confirmed rows are never sent twice by one relay. */
   private sentUpTo: string | null = null;
   private deletedUpTo: string | null = null;
+  /** The last seq a round has read: a payload handed over for a row up to it comes too late. */
+  private readUpTo: string | null = null;
   /** Payloads handed over (see offer), by seq, until a round takes them. */
   private readonly handed = new Map<string, Buffer>();
   private handedBytes = 0;
@@ -65,8 +67,8 @@ export class OutboxRelay {
   offer(payloads: HandedPayload[]): void {
     for (const { seq, body } of payloads) {
       if (this.handedBytes + body.length > MAX_HANDED_BYTES) return;
-      // Already sent: a round read it before it was handed over.
-      if (this.sentUpTo !== null && BigInt(seq) <= BigInt(this.sentUpTo)) continue;
+      // Too late: a round already read that row (it ran as the batch committed).
+      if (this.readUpTo !== null && BigInt(seq) <= BigInt(this.readUpTo)) continue;
       this.handed.set(seq, body);
       this.handedBytes += body.length;
     }
@@ -152,7 +154,6 @@ export class OutboxRelay {
           'outbox round published',
         );
         this.sentUpTo = round.lastSeq;
-        this.dropHandedUpTo(round.lastSeq);
         total += round.messages.length;
         deleting = deleting.then(deleteSent);
       }
@@ -180,6 +181,8 @@ export class OutboxRelay {
     );
     if (rows.length === 0) return null;
     const lastSeq = rows.at(-1)!.seq;
+    // Rounds read in seq order, so every payload handed over up to here is one of these rows.
+    if (this.readUpTo === null || BigInt(lastSeq) > BigInt(this.readUpTo)) this.readUpTo = lastSeq;
     const bodies = rows.map((r) => this.takeHanded(r.seq));
     const unread = rows.filter((_, i) => bodies[i] === undefined).map((r) => r.seq);
     if (unread.length > 0) {
@@ -187,7 +190,6 @@ export class OutboxRelay {
       let next = 0;
       for (let i = 0; i < bodies.length; i++) bodies[i] ??= read[next++];
     }
-    this.dropHandedUpTo(lastSeq);
     return {
       lastSeq,
       messages: rows.map((r, i) => ({ body: bodies[i]!, messageId: r.notification_id, headers: { query: r.inquiry } })),
@@ -200,13 +202,6 @@ export class OutboxRelay {
     this.handed.delete(seq);
     this.handedBytes -= body.length;
     return body;
-  }
-
-  /** Handed payloads of rows a round read from the outbox first (it ran as they committed) are not needed. */
-  private dropHandedUpTo(seq: string): void {
-    if (this.handed.size === 0) return;
-    const upTo = BigInt(seq);
-    for (const handedSeq of this.handed.keys()) if (BigInt(handedSeq) <= upTo) this.takeHanded(handedSeq);
   }
 
   /** Deletes the rows the broker confirmed, if any are left. */

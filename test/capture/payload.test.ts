@@ -174,7 +174,7 @@ describe('the payload', () => {
     relay.offer([{ seq: seqs[0]!, body: Buffer.from(handed) }]);
     expect(await relay.drainOnce()).toBe(2);
     expect(published).toEqual([handed, payloadOf(ids[1]!)]);
-    // A payload handed over for a row already sent (a round read it first) is never sent.
+    // A payload handed over for a row a round already read comes too late, and is never sent.
     relay.offer([{ seq: seqs[1]!, body: Buffer.from('stale') }]);
     await insertOutbox(ctx.pool, schema, [{ inquiry: 'Items', notificationId: ids[1]!, payload: payloadOf(ids[1]!) }]);
     expect(await relay.drainOnce()).toBe(1);
