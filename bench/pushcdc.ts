@@ -124,7 +124,7 @@ export function settleRestartPoint(pool: Pool, slot: string, lsn: string, timeou
   return waitSlotPast(pool, slot, 'restart_lsn', lsn, 200, timeoutMs);
 }
 
-async function currentWalLsn(pool: Pool): Promise<string> {
+export async function currentWalLsn(pool: Pool): Promise<string> {
   return (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
 }
 

@@ -7,7 +7,7 @@ import { benchInstance, dropInstance } from './instance.ts';
 import { NaivePoller } from './naive.ts';
 import type { BenchOptions } from './options.ts';
 import { runPaced } from './paced.ts';
-import { settleRestartPoint, startPushcdc, watchFirstSend, type RunningPushcdc } from './pushcdc.ts';
+import { currentWalLsn, settleRestartPoint, startPushcdc, watchFirstSend, type RunningPushcdc } from './pushcdc.ts';
 import { BACKLOG, BACKLOG_SAME_ROWS, LONG_BACKLOG, OWN_WAL_RATIO, measured, type Row } from './report.ts';
 import { INQUIRIES, type InquiryKind } from './schema.ts';
 import { DeliveryTracker, percentile } from './stats.ts';
@@ -150,7 +150,7 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
         let ownWalRate: number;
         try {
           for (const slot of ownWalSlots) await createDecodeSlot(ctx.pool, slot);
-          const walBefore = await walLsn(ctx.pool);
+          const walBefore = await currentWalLsn(ctx.pool);
           work = await runWorkload(ctx.pool, backlogSpec);
           walPerChange.push((await walBytesSince(ctx.pool, walBefore)) / backlogSpec.changes);
           const rates: number[] = [];
@@ -229,10 +229,6 @@ async function naiveRun(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput):
   }
   out.rows.push(measured('naive re-run', spec.kind, spec.rows, spec.changes, tracker, work));
   out.notes.push(`naive ${spec.kind} @ ${spec.rows.toLocaleString('en-US')}: ${poller.rounds} rounds, median round ${percentile(poller.roundMs, 50).toFixed(0)} ms`);
-}
-
-async function walLsn(pool: BenchContext['pool']): Promise<string> {
-  return (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
 }
 
 async function walBytesSince(pool: BenchContext['pool'], lsn: string): Promise<number> {

@@ -62,21 +62,21 @@ function insertInto(stateSchema: string, seq: string | null): { columns: string;
     : { columns: `INSERT INTO ${outboxTable(stateSchema)} (seq, inquiry, notification_id, payload) OVERRIDING SYSTEM VALUE`, values: `${seq}, ` };
 }
 
-/** What an outbox insert returns: each row's id and seq, and its payload's bytes when `bodies`. */
-const returning = (bodies: boolean) =>
-  `RETURNING notification_id::text AS id, seq::text AS seq${bodies ? ", convert_to(payload, 'UTF8') AS body" : ''}`;
+/** What an outbox insert returns: each row's id and seq, and its payload's bytes when `withBodies`. */
+const returning = (withBodies: boolean) =>
+  `RETURNING notification_id::text AS id, seq::text AS seq${withBodies ? ", convert_to(payload, 'UTF8') AS body" : ''}`;
 
 /**
  * One session's rows of an inquiry as one notification: part $6 (from 0) of $7. $4 inquiry, $5
  * notification id, $8 its seq when reserved. No sort, no window.
  */
-function wholeSql(stateSchema: string, reserved: boolean, bodies: boolean): string {
+function wholeSql(stateSchema: string, reserved: boolean, withBodies: boolean): string {
   const insert = insertInto(stateSchema, reserved ? '$8::bigint' : null);
   return `${insert.columns}
 SELECT ${insert.values}inquiry, id::uuid, ${ENVELOPE}
   FROM (SELECT $4::text AS inquiry, $5::text AS id, $6::int AS part, $7::int AS parts, ${AGGREGATES}
           FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4) n
-${returning(bodies)}`;
+${returning(withBodies)}`;
 }
 
 /**
@@ -101,7 +101,7 @@ const SIZES_SQL = `SELECT inquiry, ${SLOT} AS slot, sum(${ROW_BYTES})::bigint AS
  * offsets would sort the rows (0.9 s for 360,000 of them). $4 inquiry; $8 the parts' seqs, in
  * order, when reserved.
  */
-function splitSql(stateSchema: string, reserved: boolean, bodies: boolean): string {
+function splitSql(stateSchema: string, reserved: boolean, withBodies: boolean): string {
   const insert = insertInto(stateSchema, reserved ? '($8::bigint[])[part - $6::int + 1]' : null);
   return `${insert.columns}
 SELECT ${insert.values}inquiry, id::uuid, ${ENVELOPE}
@@ -109,14 +109,14 @@ SELECT ${insert.values}inquiry, id::uuid, ${ENVELOPE}
           FROM (SELECT $4::text AS inquiry, ${SLOT} % $5::int AS bucket, ${AGGREGATES}
                   FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4 GROUP BY 2) g) n
  ORDER BY part
-${returning(bodies)}`;
+${returning(withBodies)}`;
 }
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /** Runs an outbox insert (wholeSql or splitSql): the notifications it wrote, in seq order. */
-async function insertNotifications(session: Queryable, inquiry: string, sql: string, params: unknown[], bodies: boolean): Promise<AssembledNotification[]> {
-  if (!bodies) {
+async function insertNotifications(session: Queryable, inquiry: string, sql: string, params: unknown[], withBodies: boolean): Promise<AssembledNotification[]> {
+  if (!withBodies) {
     const { rows } = await session.query<{ id: string; seq: string }>(prepared(sql, params));
     return rows.map((r) => ({ inquiry, notificationId: r.id, seq: r.seq, body: null }));
   }
@@ -145,7 +145,7 @@ export async function assembleNotifications(
   if (cancelFor.length > 0) await sessions[0]!.query(prepared(CANCEL_UNCHANGED_SQL, [cancelFor]));
   const read = await Promise.all(sessions.map((session) => readSplits(session, maxBytes)));
   const splits = read.map((r) => r.splits);
-  const bodies = read.reduce((bytes, r) => bytes + r.bytes, 0) <= handOverUpTo;
+  const withBodies = read.reduce((bytes, r) => bytes + r.bytes, 0) <= handOverUpTo;
   const common = [meta.companyJson, meta.ticks.toString(), meta.lsn];
   // Per inquiry (in name order, so a batch's notifications leave in the same order every time): how
   // each session cuts its rows, and where its parts start in the numbering across sessions.
@@ -177,10 +177,10 @@ export async function assembleNotifications(
         next += plan.parts;
         if (plan.buckets === 1) {
           const params = [...common, inquiry, randomUUID(), firsts[n], total, ...(partSeqs ? [partSeqs[0]] : [])];
-          mine.push(...(await insertNotifications(session, inquiry, wholeSql(stateSchema, partSeqs !== null, bodies), params, bodies)));
+          mine.push(...(await insertNotifications(session, inquiry, wholeSql(stateSchema, partSeqs !== null, withBodies), params, withBodies)));
         } else {
           const params = [...common, inquiry, plan.buckets, firsts[n], total, ...(partSeqs ? [partSeqs] : [])];
-          mine.push(...(await insertNotifications(session, inquiry, splitSql(stateSchema, partSeqs !== null, bodies), params, bodies)));
+          mine.push(...(await insertNotifications(session, inquiry, splitSql(stateSchema, partSeqs !== null, withBodies), params, withBodies)));
         }
       }
       return mine;
