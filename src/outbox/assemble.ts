@@ -229,7 +229,6 @@ async function readSplits(session: Queryable, maxBytes: number): Promise<{ split
     if (Number(t.bytes) <= maxBytes) splits.set(t.inquiry, { buckets: 1, parts: 1 });
     else over.push(t.inquiry);
   }
-  if (over.length === 0) return { splits, bytes };
   for (const inquiry of over) {
     const { rows } = await session.query<{ slot: number; bytes: string }>(prepared(SIZES_SQL, [inquiry]));
     const slots = new Array<number>(SLOTS).fill(0);
