@@ -1,5 +1,7 @@
 import { LogicalReplicationService } from 'pg-logical-replication';
 import { KeyOnlyPgoutputPlugin } from '../src/capture/pgoutput-keys.ts';
+import { ReadPacing } from '../src/capture/read-pacing.ts';
+import { replicationSocket } from '../src/capture/stream.ts';
 import type { Pool } from '../src/db/pool.ts';
 
 /**
@@ -56,8 +58,15 @@ export async function decodeBacklog(databaseUrl: string, name: string, transacti
       }
     });
   });
+  // Read as pushcdc reads (see ReadPacing): read message by message, the reader held the walsender back.
+  const reading: { pacing: ReadPacing | null } = { pacing: null };
+  service.once('start', () => {
+    const socket = replicationSocket(service);
+    if (socket) reading.pacing = new ReadPacing(socket);
+  });
   void service.subscribe(new KeyOnlyPgoutputPlugin({ protoVersion: 1, publicationNames: [name] }, BENCH_KEYS), name).catch(() => undefined);
   const finished = await done;
+  reading.pacing?.stop();
   await service.acknowledge(lastLsn);
   await service.destroy();
   return changes / ((finished - started) / 1000);

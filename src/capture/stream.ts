@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import type { StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { KeyOnlyPgoutputPlugin, type KeyMessage } from './pgoutput-keys.ts';
+import { ReadPacing, type PausableSocket } from './read-pacing.ts';
 
 /**
  * The pgoutput stream of one slot, as StreamEvents. Acknowledgement is ours alone: the library's
@@ -20,11 +21,20 @@ export interface StreamOptions {
   keyColumns: Map<string, string[]>;
 }
 
+/** The socket a replication service reads (pg-logical-replication keeps it internal). */
+export function replicationSocket(service: LogicalReplicationService): PausableSocket | undefined {
+  return (service as unknown as { _connection?: { stream?: PausableSocket } })._connection?.stream;
+}
+
 export class ReplicationStream {
   private readonly service: LogicalReplicationService;
   private readonly decoder = new TextDecoder();
   private started = false;
   private warnedNoSocket = false;
+  /** Set once streaming has started (see ReadPacing). */
+  private pacing: ReadPacing | null = null;
+  /** Held by pause() (see StreamHold), also before the pacing exists. */
+  private held = false;
 
   constructor(
     private readonly options: StreamOptions,
@@ -55,6 +65,11 @@ export class ReplicationStream {
     return new Promise((resolve, reject) => {
       this.service.once('start', () => {
         this.started = true;
+        const socket = this.socket();
+        if (socket) {
+          this.pacing = new ReadPacing(socket);
+          if (this.held) this.pacing.hold();
+        }
         resolve();
       });
       // subscribe() settles only when the stream ends; an early rejection means it never started.
@@ -89,16 +104,19 @@ export class ReplicationStream {
    * await per message (its flowControl); it pauses the same underlying socket, which is what we reach.
    */
   pause(): void {
-    this.socket()?.pause();
+    this.held = true;
+    if (this.pacing) this.pacing.hold();
+    else this.socket()?.pause();
   }
 
   resume(): void {
-    this.socket()?.resume();
+    this.held = false;
+    if (this.pacing) this.pacing.release();
+    else this.socket()?.resume();
   }
 
-  private socket(): { pause(): void; resume(): void } | undefined {
-    const internal = this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } };
-    const socket = internal._connection?.stream;
+  private socket(): PausableSocket | undefined {
+    const socket = replicationSocket(this.service);
     if (!socket && !this.warnedNoSocket) {
       // Only a library change gets here: changes then wait in memory instead of in the WAL.
       this.warnedNoSocket = true;
@@ -109,6 +127,8 @@ export class ReplicationStream {
 
   async stop(): Promise<void> {
     this.started = false;
+    this.pacing?.stop();
+    this.pacing = null;
     await this.service.destroy();
   }
 

@@ -90,6 +90,25 @@ describe('the replication stream', () => {
     expect(barrier.lsn).toBe(parseLsn(rows[0]!.lsn));
   });
 
+  it('reads nothing while held, then every transaction written meanwhile, in order, once released', async () => {
+    stream.pause();
+    // Past any pause after a read (see ReadPacing), whose end must not undo the hold.
+    await new Promise((r) => setTimeout(r, 20));
+    const seen = events.length;
+    for (let tx = 0; tx < 40; tx++) {
+      const values = Array.from({ length: 10 }, (_, i) => `(${1000 + tx * 10 + i}, 'h', 'burst')`).join(', ');
+      await ctx.pool.query(`INSERT INTO s_item VALUES ${values}`);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events.slice(seen).filter((e) => e.kind === 'row')).toEqual([]);
+    stream.resume();
+    const rows = () => events.slice(seen).filter((e) => e.kind === 'row');
+    await until(() => (rows().length >= 400 ? true : undefined), 'the rows written while held');
+    expect(rows().map((e) => (e.kind === 'row' ? Number(e.keys[0]![1]) : 0))).toEqual(Array.from({ length: 400 }, (_, i) => 1000 + i));
+    expect(events.slice(seen).filter((e) => e.kind === 'commit')).toHaveLength(40);
+    expect(errors).toEqual([]);
+  });
+
   it('brings the keepalive a ping asks for, with the server’s WAL position', async () => {
     const confirmed = parseLsn((await ctx.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn);
     const seen = events.length;
