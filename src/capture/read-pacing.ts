@@ -21,7 +21,7 @@ export interface PausableSocket {
 }
 
 /** The pause after a read (ms). */
-export const READ_PAUSE_MS = 1;
+const READ_PAUSE_MS = 1;
 /** A read this big found more waiting: reading on at once keeps the walsender from blocking. */
 const FULL_READ_BYTES = 64 * 1024;
 
