@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCapture } from '../support/capture.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
-import { useTestContext } from '../support/isolation.ts';
+import { dropSlotOnceFree, useTestContext } from '../support/isolation.ts';
 import { canonicalRow, foldNotifications, waitForCatchUp } from '../support/model.ts';
 import { QueueReader } from '../support/queue-reader.ts';
 
@@ -73,7 +73,7 @@ describe('a slot created anew under kept states', () => {
     const before = reader.messages.length;
     expect(before).toBe(1); // Orders, the live change
 
-    await ctx.pool.query('SELECT pg_drop_replication_slot($1)', [ctx.names.slot]);
+    await dropSlotOnceFree(ctx.pool, ctx.names.slot);
     // Unseen by any slot: a new row, a renamed one, one filtered out and one filtered in, a deleted
     // customer with its order, an order moved to another customer, a new order.
     await ctx.pool.query(`

@@ -48,6 +48,24 @@ async function dropDatabase(client: pg.Client, name: string): Promise<void> {
   await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
 }
 
+/**
+ * Drops a replication slot once its walsender has let it go: the server ends the walsender a moment
+ * after the client's socket closes, and a drop meanwhile fails with "is active for PID".
+ */
+export async function dropSlotOnceFree(pool: Pool, slot: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await pool.query<{ pid: number | null }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+    if (rows.length === 0) throw new Error(`replication slot ${slot} does not exist`);
+    if (rows[0]!.pid === null) {
+      await pool.query('SELECT pg_drop_replication_slot($1)', [slot]);
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`replication slot ${slot} is still held by PID ${rows[0]!.pid}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export async function dropStaleTestDatabases(client: pg.Client): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
   const { rows } = await client.query<{ datname: string }>(
