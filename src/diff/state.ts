@@ -1,4 +1,4 @@
-import { inTransaction, quoteIdent, quoteTable, type Pool } from '../db/pool.ts';
+import { inTransaction, quoteIdent, quoteLiteral, quoteTable, type Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { freshSql, type InquiryPlan } from './plan.ts';
 
@@ -8,9 +8,11 @@ import { freshSql, type InquiryPlan } from './plan.ts';
  * touching the indexes. A new inquiry starts from its current rows (no
  * notification); a changed definition rebuilds; a removed one is dropped. The registry records which
  * definition each state was built from. Building reads in chunks of root keys inside one snapshot,
- * so writers are never blocked and progress is visible; indexes and statistics come after the bulk
+ * each chunk committed on its own (see BUILD_TRANSACTION_BYTES), so writers are never blocked and
+ * progress is visible; indexes and statistics come after the bulk
  * load (without statistics the planner scans the whole state on every batch).
  */
+/** Roots per chunk at most, and how often progress is logged. */
 const BUILD_CHUNK_ROOTS = 50_000;
 
 export async function ensureStateSchema(pool: Pool, stateSchema: string): Promise<void> {
@@ -63,7 +65,31 @@ export async function syncStates(pool: Pool, stateSchema: string, plans: Inquiry
   return result;
 }
 
-export async function buildState(pool: Pool, stateSchema: string, plan: InquiryPlan, logger: Logger): Promise<number> {
+/**
+ * Each chunk of a build commits on its own, holding about this many bytes: the walsender decodes every
+ * transaction, this build's too (though no publication lists the state), and one it cannot hold in
+ * logical_decoding_work_mem (64 MB by default) it spills to disk and reads back. Measured, 300,000 state
+ * rows: decoded in 1.97 s as one transaction (68 MB spilled), 0.21 s as six. A million-row build in one
+ * transaction left capture 9-10 s behind its end, and ~300 MB of spill files for the kernel to write.
+ */
+const BUILD_TRANSACTION_BYTES = 16 * 1024 * 1024;
+/**
+ * A bulk insert writes its pages out itself, through a small ring of buffers, into the OS cache. Left
+ * to the kernel, a million-row build left 200-300 MB dirty, flushed in one burst some 30 s later that
+ * held every fsync of the server (commits, RabbitMQ's) back for 200-300 ms. Flushed as it goes.
+ */
+const BUILD_FLUSH_AFTER = '256kB';
+/** What the walsender holds per decoded row beyond its `__row` text (change and tuple headers, keys). */
+const DECODED_ROW_OVERHEAD_BYTES = 200;
+const MIN_CHUNK_ROOTS = 1_000;
+
+export interface BuildOptions {
+  /** See BUILD_TRANSACTION_BYTES; smaller in tests, to see a build in several transactions. */
+  transactionBytes?: number;
+}
+
+export async function buildState(pool: Pool, stateSchema: string, plan: InquiryPlan, logger: Logger, options: BuildOptions = {}): Promise<number> {
+  const transactionBytes = options.transactionBytes ?? BUILD_TRANSACTION_BYTES;
   const root = plan.inquiry.tables[0]!.info;
   const rootTable = quoteTable(root);
   const pk = root.keyColumns.map((k) => quoteIdent(k.name)).join(', ');
@@ -71,25 +97,38 @@ export async function buildState(pool: Pool, stateSchema: string, plan: InquiryP
   const typed = (first: number) => plan.rootHidden.map((h, i) => `$${first + i}::text::${h.type}`).join(', ');
   const tuple = (x: string) => `(${plan.rootHidden.map((h) => `${x}.${quoteIdent(h.name)}`).join(', ')})`;
   const columns = plan.hidden.map((h) => quoteIdent(h.name));
+  const registry = `${quoteIdent(stateSchema)}.inquiries`;
   const started = Date.now();
-  // One snapshot for the whole build: the state is the result at one instant, and changes after it
-  // arrive through the slot (created before this build started).
-  const count = await inTransaction(pool, async (client) => {
+  // Start over, at once: a build cut short (a crash between its chunks) leaves a state with no
+  // registry row, which the next start builds again.
+  await inTransaction(pool, async (client) => {
     await client.query(`DROP TABLE IF EXISTS ${plan.stateTable}`);
     await client.query(
       `CREATE TABLE ${plan.stateTable} (${plan.hidden
         .map((h) => `${quoteIdent(h.name)} ${h.type}${h.alias === plan.rootHidden[0]!.alias ? ' NOT NULL' : ''}`)
         .join(', ')}, __visible boolean NOT NULL, __row text) WITH (fillfactor = 80)`,
     );
+    await client.query(`DELETE FROM ${registry} WHERE name = $1`, [plan.inquiry.name]);
+  });
+  // One snapshot for the whole build: the state is the result at one instant, and changes after it
+  // arrive through the slot (created before this build started). `reader` holds it open; each chunk
+  // is written in a transaction of its own that imports it (see BUILD_TRANSACTION_BYTES).
+  const reader = await pool.connect();
+  const writer = await pool.connect();
+  try {
+    await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    const snapshot = (await reader.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
     const estimate = Number(
-      (await client.query<{ n: string }>('SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1', [root.oid])).rows[0]?.n ?? 0,
+      (await reader.query<{ n: string }>('SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1', [root.oid])).rows[0]?.n ?? 0,
     );
     let last: string[] | null = null;
     let roots = 0;
+    let chunkRoots = MIN_CHUNK_ROOTS;
+    let loggedAt = 0;
     for (;;) {
-      const boundary: { rows: Record<string, string>[] } = await client.query(
+      const boundary: { rows: Record<string, string>[] } = await reader.query(
         `SELECT ${root.keyColumns.map((k, i) => `${quoteIdent(k.name)}::text AS k${i}`).join(', ')} FROM ${rootTable}
-          ${last ? `WHERE (${pk}) > (${typed(1)})` : ''} ORDER BY ${pk} OFFSET ${BUILD_CHUNK_ROOTS - 1} LIMIT 1`,
+          ${last ? `WHERE (${pk}) > (${typed(1)})` : ''} ORDER BY ${pk} OFFSET ${chunkRoots - 1} LIMIT 1`,
         last ?? [],
       );
       const upper = boundary.rows[0] ? plan.rootHidden.map((_, i) => boundary.rows[0]![`k${i}`]!) : null;
@@ -98,31 +137,57 @@ export async function buildState(pool: Pool, stateSchema: string, plan: InquiryP
         [lower ? `${tuple(x)} > (${typed(1)})` : null, upper ? `${tuple(x)} <= (${typed(lower ? n + 1 : 1)})` : null]
           .filter(Boolean)
           .join(' AND ') || 'true';
-      await client.query(
-        `INSERT INTO ${plan.stateTable} (${columns.join(', ')}, __visible, __row)
-         SELECT ${columns.join(', ')}, __visible, __row FROM (${freshSql(plan, filter)}) f`,
-        [...(lower ?? []), ...(upper ?? [])],
-      );
+      // Up to `upper`, the chunk holds exactly this many roots (the boundary is the last of them).
+      const taken = chunkRoots;
+      await writer.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      try {
+        await writer.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
+        await writer.query(`SET LOCAL backend_flush_after = '${BUILD_FLUSH_AFTER}'`);
+        const { rows } = await writer.query<{ rows: string; bytes: string }>(
+          `WITH added AS (
+             INSERT INTO ${plan.stateTable} (${columns.join(', ')}, __visible, __row)
+             SELECT ${columns.join(', ')}, __visible, __row FROM (${freshSql(plan, filter)}) f
+             RETURNING octet_length(__row) AS bytes)
+           SELECT count(*) AS rows, coalesce(sum(bytes), 0) AS bytes FROM added`,
+          [...(lower ?? []), ...(upper ?? [])],
+        );
+        await writer.query('COMMIT');
+        // The next chunk sized on this one: rows per root and bytes per row vary with the inquiry.
+        const bytesPerRoot = (Number(rows[0]!.bytes) + Number(rows[0]!.rows) * DECODED_ROW_OVERHEAD_BYTES) / taken;
+        chunkRoots = Math.max(MIN_CHUNK_ROOTS, Math.min(BUILD_CHUNK_ROOTS, Math.floor(transactionBytes / Math.max(1, bytesPerRoot))));
+      } catch (err) {
+        await writer.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
       if (!upper) break;
-      roots += BUILD_CHUNK_ROOTS;
-      logger.info({ roots, estimate }, `building state: ${roots} of about ${estimate} root rows`);
+      roots += taken;
       last = upper;
+      if (roots - loggedAt >= BUILD_CHUNK_ROOTS) {
+        loggedAt = roots;
+        logger.info({ roots, estimate }, `building state: ${roots} of about ${estimate} root rows`);
+      }
     }
+  } finally {
+    await reader.query('ROLLBACK').catch(() => undefined);
+    reader.release();
+    writer.release();
+  }
+  const rows = await inTransaction(pool, async (client) => {
     const rootIndexColumns = plan.rootHidden.map((h) => quoteIdent(h.name)).join(', ');
     await client.query(`CREATE INDEX ON ${plan.stateTable} (${rootIndexColumns})`);
     for (const t of plan.inquiry.tables.slice(1)) {
       const cols = plan.hidden.filter((h) => h.alias === t.alias).map((h) => quoteIdent(h.name));
       await client.query(`CREATE INDEX ON ${plan.stateTable} (${cols.join(', ')}) WHERE ${cols[0]} IS NOT NULL`);
     }
-    const rows = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${plan.stateTable}`)).rows[0]!.n);
+    const count = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${plan.stateTable}`)).rows[0]!.n);
     await client.query(
-      `INSERT INTO ${quoteIdent(stateSchema)}.inquiries (name, definition_hash, state_rows) VALUES ($1, $2, $3)
+      `INSERT INTO ${registry} (name, definition_hash, state_rows) VALUES ($1, $2, $3)
        ON CONFLICT (name) DO UPDATE SET definition_hash = EXCLUDED.definition_hash, state_rows = EXCLUDED.state_rows, built_at = now()`,
-      [plan.inquiry.name, plan.inquiry.definitionHash, rows],
+      [plan.inquiry.name, plan.inquiry.definitionHash, count],
     );
-    return rows;
-  }, 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+    return count;
+  });
   await pool.query(`ANALYZE ${plan.stateTable}`);
-  logger.info({ rows: count, ms: Date.now() - started }, 'state built from the current rows (no notification)');
-  return count;
+  logger.info({ rows, ms: Date.now() - started }, 'state built from the current rows (no notification)');
+  return rows;
 }
