@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { retainBackendMemory } from '../db/memory.ts';
-import { createPool, ENGINE_SESSION_OPTIONS, type Pool } from '../db/pool.ts';
+import { createPool, ENGINE_SESSION_OPTIONS, fillPool, type Pool } from '../db/pool.ts';
 import type { EngineContext, RoleStarter, RunningRole } from '../engine/role.ts';
 import { recordEvent } from '../monitor/events.ts';
 import { OutboxRelay } from '../outbox/relay.ts';
@@ -16,6 +16,8 @@ import { tableKey } from './changes.ts';
  * error) restarts the loop from the slot's confirmed position, which replays harmlessly.
  */
 const LOCK_RETRY_MS = 2000;
+/** The relay's connections: one reads the next round while the other deletes what was sent. */
+const RELAY_CONNECTIONS = 2;
 const SAFE_WAL_WARNING_BYTES = 1024 ** 3;
 
 export interface CaptureRoleOptions {
@@ -84,11 +86,15 @@ class CaptureRole {
     this.prepared = await this.prepare();
     // Connections of its own, kept open: they read megabyte payloads, and keep the memory for the next.
     this.relayPool = createPool(this.ctx.databaseUrl, {
-      max: 2,
+      max: RELAY_CONNECTIONS,
       application: `pushcdc-relay-${this.ctx.names.slot}`,
       keepIdle: true,
       onConnect: retainBackendMemory,
     });
+    // Both opened now: the relay first needs its second (a round read while the last is deleted)
+    // under load, and opening one there, memory set-up included, held a delete — and with it every
+    // publish — for 300 ms (measured at a paced run's start: its p99).
+    await fillPool(this.relayPool, RELAY_CONNECTIONS);
     const relay = new OutboxRelay(this.relayPool, this.ctx.broker, this.ctx.names.stateSchema, this.ctx.names.primaryQueue, this.logger);
     await this.ctx.broker.assertQueue(this.ctx.names.primaryQueue);
     relay.start();

@@ -41,6 +41,15 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
   return pool;
 }
 
+/**
+ * Opens `count` connections now (each running the pool's onConnect) and leaves them idle in the pool,
+ * so no later checkout waits for a connection to be made: for a pool whose connections are kept.
+ */
+export async function fillPool(pool: Pool, count: number): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: count }, () => pool.connect()));
+  for (const client of clients) client.release();
+}
+
 /** Runs `work` inside BEGIN/COMMIT, rolling back on any error. */
 export async function inTransaction<T>(
   pool: Pool,
