@@ -5,6 +5,7 @@ import type { Pool } from '../src/db/pool.ts';
 import { createDecodeSlot, decodeBacklog, dropDecodeSlot } from './decode.ts';
 import { benchInstance, dropInstance } from './instance.ts';
 import { NaivePoller } from './naive.ts';
+import { flushOsCache } from './os-cache.ts';
 import type { BenchOptions } from './options.ts';
 import { runPaced } from './paced.ts';
 import { currentWalLsn, settleRestartPoint, startPushcdc, watchFirstSend, type RunningPushcdc } from './pushcdc.ts';
@@ -111,6 +112,10 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
     out.notes.push(
       `pushcdc ${kind} @ ${size.toLocaleString('en-US')}: starting state built and streaming in ${(pushcdc.startMs / 1000).toFixed(1)} s, ` +
         `then ${(pushcdc.catchUpMs / 1000).toFixed(1)} s until the slot had decoded past the build's WAL`,
+    );
+    const flush = await flushOsCache();
+    out.notes.push(
+      `pushcdc ${kind} @ ${size.toLocaleString('en-US')}: the set-up's dirty OS cache (${flush.dirtyMb ?? '?'} MB) written out in ${flush.seconds.toFixed(1)} s before the timed runs`,
     );
     if (parts.has('live')) {
       // Live: the workload runs while pushcdc streams; latency is COMMIT returned → publish confirmed.
