@@ -9,9 +9,10 @@ import { freshSql, type InquiryPlan } from './plan.ts';
  * notification); a changed definition rebuilds; a removed one is dropped. The registry records which
  * definition each state was built from. Building reads in chunks of root keys inside one snapshot,
  * each chunk committed on its own (see BUILD_TRANSACTION_BYTES), so writers are never blocked and
- * progress is visible; indexes and statistics come after the bulk
- * load (without statistics the planner scans the whole state on every batch).
+ * progress is visible; indexes and statistics come after the bulk load (without statistics the
+ * planner scans the whole state on every batch).
  */
+
 /** Roots per chunk at most, and how often progress is logged. */
 const BUILD_CHUNK_ROOTS = 50_000;
 
@@ -73,12 +74,6 @@ export async function syncStates(pool: Pool, stateSchema: string, plans: Inquiry
  * transaction left capture 9-10 s behind its end, and ~300 MB of spill files for the kernel to write.
  */
 const BUILD_TRANSACTION_BYTES = 16 * 1024 * 1024;
-/**
- * A bulk insert writes its pages out itself, through a small ring of buffers, into the OS cache. Left
- * to the kernel, a million-row build left 200-300 MB dirty, flushed in one burst some 30 s later that
- * held every fsync of the server (commits, RabbitMQ's) back for 200-300 ms. Flushed as it goes.
- */
-const BUILD_FLUSH_AFTER = '256kB';
 /** What the walsender holds per decoded row beyond its `__row` text (change and tuple headers, keys). */
 const DECODED_ROW_OVERHEAD_BYTES = 200;
 const MIN_CHUNK_ROOTS = 1_000;
@@ -113,8 +108,8 @@ export async function buildState(pool: Pool, stateSchema: string, plan: InquiryP
   // One snapshot for the whole build: the state is the result at one instant, and changes after it
   // arrive through the slot (created before this build started). `reader` holds it open; each chunk
   // is written in a transaction of its own that imports it (see BUILD_TRANSACTION_BYTES).
+  let rows = 0;
   const reader = await pool.connect();
-  const writer = await pool.connect();
   try {
     await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     const snapshot = (await reader.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
@@ -139,26 +134,26 @@ export async function buildState(pool: Pool, stateSchema: string, plan: InquiryP
           .join(' AND ') || 'true';
       // Up to `upper`, the chunk holds exactly this many roots (the boundary is the last of them).
       const taken = chunkRoots;
-      await writer.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      try {
-        await writer.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
-        await writer.query(`SET LOCAL backend_flush_after = '${BUILD_FLUSH_AFTER}'`);
-        const { rows } = await writer.query<{ rows: string; bytes: string }>(
-          `WITH added AS (
-             INSERT INTO ${plan.stateTable} (${columns.join(', ')}, __visible, __row)
-             SELECT ${columns.join(', ')}, __visible, __row FROM (${freshSql(plan, filter)}) f
-             RETURNING octet_length(__row) AS bytes)
-           SELECT count(*) AS rows, coalesce(sum(bytes), 0) AS bytes FROM added`,
-          [...(lower ?? []), ...(upper ?? [])],
-        );
-        await writer.query('COMMIT');
-        // The next chunk sized on this one: rows per root and bytes per row vary with the inquiry.
-        const bytesPerRoot = (Number(rows[0]!.bytes) + Number(rows[0]!.rows) * DECODED_ROW_OVERHEAD_BYTES) / taken;
-        chunkRoots = Math.max(MIN_CHUNK_ROOTS, Math.min(BUILD_CHUNK_ROOTS, Math.floor(transactionBytes / Math.max(1, bytesPerRoot))));
-      } catch (err) {
-        await writer.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
+      const added = await inTransaction(
+        pool,
+        async (writer) => {
+          await writer.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
+          const { rows: sums } = await writer.query<{ rows: string; bytes: string }>(
+            `WITH added AS (
+               INSERT INTO ${plan.stateTable} (${columns.join(', ')}, __visible, __row)
+               SELECT ${columns.join(', ')}, __visible, __row FROM (${freshSql(plan, filter)}) f
+               RETURNING octet_length(__row) AS bytes)
+             SELECT count(*) AS rows, coalesce(sum(bytes), 0) AS bytes FROM added`,
+            [...(lower ?? []), ...(upper ?? [])],
+          );
+          return { rows: Number(sums[0]!.rows), bytes: Number(sums[0]!.bytes) };
+        },
+        'BEGIN ISOLATION LEVEL REPEATABLE READ',
+      );
+      rows += added.rows;
+      // The next chunk sized on this one: rows per root and bytes per row vary with the inquiry.
+      const bytesPerRoot = (added.bytes + added.rows * DECODED_ROW_OVERHEAD_BYTES) / taken;
+      chunkRoots = Math.max(MIN_CHUNK_ROOTS, Math.min(BUILD_CHUNK_ROOTS, Math.floor(transactionBytes / Math.max(1, bytesPerRoot))));
       if (!upper) break;
       roots += taken;
       last = upper;
@@ -170,22 +165,19 @@ export async function buildState(pool: Pool, stateSchema: string, plan: InquiryP
   } finally {
     await reader.query('ROLLBACK').catch(() => undefined);
     reader.release();
-    writer.release();
   }
-  const rows = await inTransaction(pool, async (client) => {
+  await inTransaction(pool, async (client) => {
     const rootIndexColumns = plan.rootHidden.map((h) => quoteIdent(h.name)).join(', ');
     await client.query(`CREATE INDEX ON ${plan.stateTable} (${rootIndexColumns})`);
     for (const t of plan.inquiry.tables.slice(1)) {
       const cols = plan.hidden.filter((h) => h.alias === t.alias).map((h) => quoteIdent(h.name));
       await client.query(`CREATE INDEX ON ${plan.stateTable} (${cols.join(', ')}) WHERE ${cols[0]} IS NOT NULL`);
     }
-    const count = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${plan.stateTable}`)).rows[0]!.n);
     await client.query(
       `INSERT INTO ${registry} (name, definition_hash, state_rows) VALUES ($1, $2, $3)
        ON CONFLICT (name) DO UPDATE SET definition_hash = EXCLUDED.definition_hash, state_rows = EXCLUDED.state_rows, built_at = now()`,
-      [plan.inquiry.name, plan.inquiry.definitionHash, count],
+      [plan.inquiry.name, plan.inquiry.definitionHash, rows],
     );
-    return count;
   });
   await pool.query(`ANALYZE ${plan.stateTable}`);
   logger.info({ rows, ms: Date.now() - started }, 'state built from the current rows (no notification)');
