@@ -18,6 +18,7 @@ import { batchSeconds, batchesTotal, boundedBatchesTotal, confirmedLsnBytes, ear
 import { tableKey, type StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
+import { lastResultOf } from '../db/statements.ts';
 import { ReplicationStream } from './stream.ts';
 import { StreamHold } from './stream-hold.ts';
 
@@ -310,10 +311,14 @@ export class CaptureLoop {
     this.batchRunning = true;
     const started = Date.now();
     try {
-      await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      // Before the snapshot exists (see lockTablesSql).
-      await this.client.query(this.lockTables);
-      const taken = (await this.client.query<{ s: string; lsn: string }>('SELECT pg_current_snapshot()::text AS s, pg_current_wal_lsn()::text AS lsn')).rows[0]!;
+      // The locks before the snapshot exists (see lockTablesSql): LOCK TABLE takes none, the SELECT
+      // after it takes the transaction's. In one round trip.
+      const opened = await lastResultOf<{ s: string; lsn: string }>(this.client, [
+        'BEGIN ISOLATION LEVEL REPEATABLE READ',
+        this.lockTables,
+        'SELECT pg_current_snapshot()::text AS s, pg_current_wal_lsn()::text AS lsn',
+      ]);
+      const taken = opened.rows[0]!;
       const snapshot = parseSnapshot(taken.s);
       if (this.pending.xids.some((xid) => !isVisible(xid, snapshot))) {
         // A delivered commit not yet visible to new snapshots: a moment later it is.

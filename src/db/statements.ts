@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type pg from 'pg';
 
 /**
  * A named (prepared) statement for a fixed SQL text: PostgreSQL parses it once per connection and
@@ -34,4 +35,16 @@ export const MAX_KEYS_PER_GENERIC_PLAN = 200;
 
 export function keyedStatement(text: string, values: unknown[], keys: number): NamedStatement | { text: string; values: unknown[] } {
   return keys <= MAX_KEYS_PER_GENERIC_PLAN ? prepared(text, values) : { text, values };
+}
+
+/**
+ * Runs several statements in one round trip (the simple query protocol, so no parameters) and
+ * returns the result of the last. Each round trip to a local server costs 0.3-0.5 ms on this kind of
+ * machine, more under load: worth saving on the path every batch takes.
+ */
+export async function lastResultOf<R extends pg.QueryResultRow>(client: Pick<pg.ClientBase, 'query'>, statements: string[]): Promise<pg.QueryResult<R>> {
+  // node-postgres answers a multi-statement text with an array of results, one per statement, though
+  // its type says one result.
+  const results: unknown = await client.query<R>(statements.join(';\n'));
+  return (Array.isArray(results) ? results.at(-1) : results) as pg.QueryResult<R>;
 }
