@@ -4,7 +4,11 @@ import type { InquiryPlan } from './plan.ts';
  * A batch's diff rows, per capture session: each inquiry's diff statement puts the rows that left
  * ('D') and entered ('I') its result here, and the notifications are assembled from this table inside
  * PostgreSQL. The engine never holds a batch's rows, so a million-row transaction costs it no memory.
- * Emptied at every commit.
+ *
+ * Emptied by the assembly, in the batch's transaction (see assembleNotifications), not ON COMMIT
+ * DELETE ROWS: that truncates the table's file at every commit, which cost a small batch's commit
+ * 0.9 ms of its 1.8 (measured, 20 rows, p50; p90 2.4 → 1.3 ms). A rolled-back batch takes its rows
+ * with it.
  */
 export const DIFF_ROWS_TABLE = 'pg_temp.pushcdc_diff_rows';
 
@@ -13,7 +17,7 @@ export const CREATE_DIFF_ROWS_SQL = `CREATE TEMP TABLE IF NOT EXISTS pushcdc_dif
   op text NOT NULL,
   keys text NOT NULL,
   row text NOT NULL
-) ON COMMIT DELETE ROWS`;
+)`;
 
 /**
  * A row that leaves and re-enters with identical values (say, a joined row's key changed but not what

@@ -68,14 +68,16 @@ const returning = (withBodies: boolean) =>
 
 /**
  * One session's rows of an inquiry as one notification: part $6 (from 0) of $7. $4 inquiry, $5
- * notification id, $8 its seq when reserved. No sort, no window.
+ * notification id, $8 its seq when reserved. No sort, no window. `consume`: the rows are deleted as
+ * they are read (see MAX_CONSUMED_FILE_BYTES).
  */
-function wholeSql(stateSchema: string, reserved: boolean, withBodies: boolean): string {
+function wholeSql(stateSchema: string, reserved: boolean, withBodies: boolean, consume: boolean): string {
   const insert = insertInto(stateSchema, reserved ? '$8::bigint' : null);
-  return `${insert.columns}
+  const rows = consume ? 'consumed' : `${DIFF_ROWS_TABLE} WHERE inquiry = $4`;
+  return `${consume ? `WITH consumed AS (DELETE FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4 RETURNING op, keys, row)\n` : ''}${insert.columns}
 SELECT ${insert.values}inquiry, id::uuid, ${ENVELOPE}
   FROM (SELECT $4::text AS inquiry, $5::text AS id, $6::int AS part, $7::int AS parts, ${AGGREGATES}
-          FROM ${DIFF_ROWS_TABLE} WHERE inquiry = $4) n
+          FROM ${rows}) n
 ${returning(withBodies)}`;
 }
 
@@ -88,8 +90,24 @@ ${returning(withBodies)}`;
 const SLOTS = 1024;
 const SLOT = `(hashtext(keys) & ${SLOTS - 1})`;
 
-/** Bytes per inquiry: most batches' notifications fit in one message, and need no slots. */
-const TOTALS_SQL = `SELECT inquiry, sum(${ROW_BYTES})::bigint AS bytes FROM ${DIFF_ROWS_TABLE} GROUP BY inquiry`;
+/**
+ * Bytes per inquiry (most batches' notifications fit in one message, and need no slots), and the
+ * size of the table's file, dead rows included (see MAX_CONSUMED_FILE_BYTES).
+ */
+const TOTALS_SQL = `SELECT t.inquiry, t.bytes, f.file_bytes
+  FROM (SELECT pg_relation_size('${DIFF_ROWS_TABLE}') AS file_bytes) f
+  LEFT JOIN (SELECT inquiry, sum(${ROW_BYTES})::bigint AS bytes FROM ${DIFF_ROWS_TABLE} GROUP BY inquiry) t ON true`;
+
+/**
+ * How the diff-rows table is emptied once a session's notifications are in the outbox. A small
+ * batch's rows are deleted by the statements that read them (`consume`): nothing more to run. But
+ * deleted rows leave their pages behind, which every later scan still reads, and nothing vacuums a
+ * temporary table: once its file passes this size, or a batch is cut into parts, the table is
+ * truncated instead (a millisecond or two, for a batch that big or once in many small ones).
+ */
+const MAX_CONSUMED_FILE_BYTES = 1024 * 1024;
+
+const TRUNCATE_DIFF_ROWS_SQL = `TRUNCATE ${DIFF_ROWS_TABLE}`;
 
 /**
  * Bytes per slot of inquiry $1 (one to split). One inquiry at a time, grouped by the slot alone:
@@ -173,6 +191,7 @@ export async function assembleNotifications(
   const made = await Promise.all(
     sessions.map(async (session, n) => {
       const mine: AssembledNotification[] = [];
+      const consume = read[n]!.fileBytes <= MAX_CONSUMED_FILE_BYTES && [...splits[n]!.values()].every((plan) => plan.buckets === 1);
       let next = 0;
       for (const { inquiry, plans, firsts, total } of layouts) {
         const plan = plans[n];
@@ -181,12 +200,13 @@ export async function assembleNotifications(
         next += plan.parts;
         if (plan.buckets === 1) {
           const params = [...common, inquiry, randomUUID(), firsts[n], total, ...(partSeqs ? [partSeqs[0]] : [])];
-          mine.push(...(await insertNotifications(session, inquiry, wholeSql(stateSchema, partSeqs !== null, withBodies), params, withBodies)));
+          mine.push(...(await insertNotifications(session, inquiry, wholeSql(stateSchema, partSeqs !== null, withBodies, consume), params, withBodies)));
         } else {
           const params = [...common, inquiry, plan.buckets, firsts[n], total, ...(partSeqs ? [partSeqs] : [])];
           mine.push(...(await insertNotifications(session, inquiry, splitSql(stateSchema, partSeqs !== null, withBodies), params, withBodies)));
         }
       }
+      if (!consume) await session.query(TRUNCATE_DIFF_ROWS_SQL);
       return mine;
     }),
   );
@@ -217,10 +237,15 @@ async function reserveSeqs(session: Queryable, stateSchema: string, counts: numb
 /**
  * How a session cuts its rows of each inquiry it has rows of: whole when they fit in `maxBytes`, else
  * by its bytes per slot (read for those inquiries only: the slot pass costs a 20,000-change batch
- * 9-10 ms, the totals 3-4). Also the bytes of all its rows.
+ * 9-10 ms, the totals 3-4). Also the bytes of all its rows, and the size of the table's file.
  */
-async function readSplits(session: Queryable, maxBytes: number): Promise<{ splits: Map<string, { buckets: number; parts: number }>; bytes: number }> {
-  const { rows: totals } = await session.query<{ inquiry: string; bytes: string }>(prepared(TOTALS_SQL));
+async function readSplits(
+  session: Queryable,
+  maxBytes: number,
+): Promise<{ splits: Map<string, { buckets: number; parts: number }>; bytes: number; fileBytes: number }> {
+  const { rows: read } = await session.query<{ inquiry: string | null; bytes: string; file_bytes: string }>(prepared(TOTALS_SQL));
+  // One row with no inquiry when the table holds no rows (only its file's size).
+  const totals = read.filter((r): r is { inquiry: string; bytes: string; file_bytes: string } => r.inquiry !== null);
   const splits = new Map<string, { buckets: number; parts: number }>();
   const over: string[] = [];
   let bytes = 0;
@@ -235,7 +260,7 @@ async function readSplits(session: Queryable, maxBytes: number): Promise<{ split
     for (const r of rows) slots[r.slot] = Number(r.bytes);
     splits.set(inquiry, splitPlan(slots, maxBytes));
   }
-  return { splits, bytes };
+  return { splits, bytes, fileBytes: Number(read[0]?.file_bytes ?? 0) };
 }
 
 /** How one session's rows of an inquiry are cut: into `buckets`, of which `parts` hold rows. */

@@ -73,8 +73,38 @@ describe('assembling notifications from diff rows', () => {
     expect(made[0]!.notificationId).toBe(rows[0]!.notification_id);
     // Handed back for the relay (the batch is under handOverUpTo): the stored text's bytes.
     expect(made.map((m) => m.body?.toString('utf8'))).toEqual(rows.map((r) => r.payload));
-    // The diff rows are gone with the commit.
+    // The diff rows were consumed by the assembly.
     expect((await client.query(`SELECT count(*)::int AS n FROM ${DIFF_ROWS_TABLE}`)).rows[0].n).toBe(0);
+  });
+
+  it('empties the diff rows in the batch: deleted while the table is small, truncated once its file has grown', async () => {
+    const fileBytes = async () => Number((await client.query(`SELECT pg_relation_size('${DIFF_ROWS_TABLE}') AS b`)).rows[0].b);
+    const count = async () => (await client.query(`SELECT count(*)::int AS n FROM ${DIFF_ROWS_TABLE}`)).rows[0].n as number;
+    const batch = async (rows: number) => {
+      await client.query('BEGIN');
+      await addRows(Array.from({ length: rows }, (_, i) => ['Customers', 'I', `["${i}"]`, `{"ID":${i},"Name":"customer number ${i}"}`] as const).map((r) => [...r]));
+      const made = await assembleNotifications([client], ctx.names.stateSchema, meta, 64 << 20, []);
+      expect(await count()).toBe(0);
+      const bytes = await fileBytes();
+      await client.query('COMMIT');
+      // Nothing comes back after the commit, whichever way the rows went.
+      expect(await count()).toBe(0);
+      return { made: made.length, bytes };
+    };
+    await client.query(`TRUNCATE ${DIFF_ROWS_TABLE}`);
+    // Small batches: their rows are deleted, the pages they filled stay (and are scanned) until…
+    const small = await batch(50);
+    expect(small.made).toBe(1);
+    expect(small.bytes).toBeGreaterThan(0);
+    // …a batch that leaves the file over a megabyte truncates it.
+    const big = await batch(12_000);
+    expect(big.made).toBe(1);
+    expect(big.bytes).toBe(0);
+    // A rolled-back batch takes its rows with it.
+    await client.query('BEGIN');
+    await addRows([['Customers', 'I', '["1"]', '{"ID":1}']]);
+    await client.query('ROLLBACK');
+    expect(await count()).toBe(0);
   });
 
   it('cancels identical rows leaving and entering, as a multiset; nothing left means no notification', async () => {
