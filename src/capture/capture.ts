@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { InstanceNames } from '../config/env.ts';
 import type { Pool } from '../db/pool.ts';
+import { lastResultOf } from '../db/statements.ts';
 import { cancellingInquiries } from '../diff/diff-rows.ts';
 import { DiffedRoots, diffInquiry } from '../diff/diff.ts';
 import type { InquiryPlan } from '../diff/plan.ts';
@@ -18,7 +19,6 @@ import { batchSeconds, batchesTotal, boundedBatchesTotal, confirmedLsnBytes, ear
 import { tableKey, type StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
-import { lastResultOf } from '../db/statements.ts';
 import { ReplicationStream } from './stream.ts';
 import { StreamHold } from './stream-hold.ts';
 

@@ -243,9 +243,9 @@ async function readSplits(
   session: Queryable,
   maxBytes: number,
 ): Promise<{ splits: Map<string, { buckets: number; parts: number }>; bytes: number; fileBytes: number }> {
-  const { rows: read } = await session.query<{ inquiry: string | null; bytes: string; file_bytes: string }>(prepared(TOTALS_SQL));
+  const { rows: sized } = await session.query<{ inquiry: string | null; bytes: string; file_bytes: string }>(prepared(TOTALS_SQL));
   // One row with no inquiry when the table holds no rows (only its file's size).
-  const totals = read.filter((r): r is { inquiry: string; bytes: string; file_bytes: string } => r.inquiry !== null);
+  const totals = sized.filter((r): r is { inquiry: string; bytes: string; file_bytes: string } => r.inquiry !== null);
   const splits = new Map<string, { buckets: number; parts: number }>();
   const over: string[] = [];
   let bytes = 0;
@@ -260,7 +260,7 @@ async function readSplits(
     for (const r of rows) slots[r.slot] = Number(r.bytes);
     splits.set(inquiry, splitPlan(slots, maxBytes));
   }
-  return { splits, bytes, fileBytes: Number(read[0]?.file_bytes ?? 0) };
+  return { splits, bytes, fileBytes: Number(sized[0]?.file_bytes ?? 0) };
 }
 
 /** How one session's rows of an inquiry are cut: into `buckets`, of which `parts` hold rows. */
