@@ -11,6 +11,7 @@ import { assembleNotifications, type AssembledNotification } from '../outbox/ass
 import type { HandedPayload } from '../outbox/relay.ts';
 import { KeyAccumulator, keysIn, type TouchedTable } from './accumulator.ts';
 import { BatchBarrier } from './barrier.ts';
+import { decodedShare, projectedKeys, type BatchProgress } from './batch-projection.ts';
 import { DiffAhead } from './diff-ahead.ts';
 import { DiffSessions } from './diff-sessions.ts';
 import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
@@ -18,7 +19,7 @@ import { lockTablesSql } from './locks.ts';
 import { batchSeconds, batchesTotal, boundedBatchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, transactionsTotal } from './metrics.ts';
 import { tableKey, type StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
-import { isVisible, parseSnapshot, type Snapshot } from './snapshot.ts';
+import { isVisible, parseSnapshot, widenXid, type Snapshot } from './snapshot.ts';
 import { ReplicationStream } from './stream.ts';
 import { StreamHold } from './stream-hold.ts';
 
@@ -422,31 +423,34 @@ export class CaptureLoop {
     });
   }
 
-  /**
-   * How much of the batch's WAL the stream has brought: from its first commit to its last so far, of
-   * the way to where the WAL was at its snapshot. null while it cannot tell (one transaction so far).
-   */
-  private decodedShare(batch: KeyAccumulator): number | null {
-    const first = batch.firstCommitLsn;
-    const last = batch.lastCommitLsn;
-    if (first === null || last === null || last <= first || this.snapshotWalEnd <= first) return null;
-    return Number(last - first) / Number(this.snapshotWalEnd - first);
+  /** How far the batch in flight has come (see projectedKeys). */
+  private progress(batch: KeyAccumulator): BatchProgress {
+    const first = batch.xids[0];
+    return {
+      keys: batch.keyCount,
+      firstCommitLsn: batch.firstCommitLsn,
+      lastCommitLsn: batch.lastCommitLsn,
+      walEnd: this.snapshotWalEnd,
+      xidsSeen: batch.xids.length,
+      firstXid: first === undefined || this.snapshot === null ? null : widenXid(first, this.snapshot),
+      xmax: this.snapshot?.xmax ?? 0n,
+    };
   }
 
   /**
    * Keys the batch's first early diff waits for. Waiting for firstEarlyKeys lets a backlog big enough
    * be shared, but leaves the sessions idle while the stream decodes. So from minKeysPerEarlyDiff
-   * keys on, the batch projects how many keys it will bring (its keys so far ÷ its decodedShare): one
-   * that will not bring firstEarlyKeys is not shared anyway, and starts diffing while the rest of it
-   * is still being decoded. The projection is rough (the WAL holds more than the watched tables'
-   * changes; measured at 5,000 keys of 20,000, it was off by up to half either way), so it is taken
-   * again as keys arrive: a batch that looked big may still start early, until it is nearly decoded.
+   * keys on, the batch projects how many keys it will bring (see projectedKeys): one that will not
+   * bring firstEarlyKeys is not shared anyway, and starts diffing while the rest of it is still being
+   * decoded. The projection is rough (the WAL holds more than the watched tables' changes; measured
+   * at 5,000 keys of 20,000, it was off by up to half either way), so it is taken again as keys
+   * arrive: a batch that looked big may still start early, until it is nearly decoded.
    */
   private firstEarlyDiffAt(batch: KeyAccumulator): number {
     const small = this.limits.minKeysPerEarlyDiff;
     if (this.firstEarlyKeys <= small || batch.keyCount < small) return this.firstEarlyKeys;
-    const share = this.decodedShare(batch);
-    return share !== null && batch.keyCount / share < this.firstEarlyKeys ? small : this.firstEarlyKeys;
+    const projected = projectedKeys(this.progress(batch));
+    return projected !== null && projected < this.firstEarlyKeys ? small : this.firstEarlyKeys;
   }
 
   /**
@@ -455,7 +459,7 @@ export class CaptureLoop {
    * the final diff, which the helpers assist.
    */
   private nearlyDecoded(batch: KeyAccumulator): boolean {
-    return this.sessions.inBatch.length === 1 && (this.decodedShare(batch) ?? 0) >= NEARLY_DECODED;
+    return this.sessions.inBatch.length === 1 && (decodedShare(this.progress(batch)) ?? 0) >= NEARLY_DECODED;
   }
 
   /**
