@@ -52,10 +52,11 @@ export interface CaptureOptions {
   plans: InquiryPlan[];
   logger: Logger;
   /**
-   * Called after a batch committed notifications to the outbox (the relay sends them), with their
-   * payloads when the batch was small enough to hand them over (see maxHandOverBytes).
+   * Called as soon as a batch committed notifications to the outbox (the relay sends them): every
+   * row it committed, with its payload when the batch was small enough to hand them over (see
+   * maxHandOverBytes).
    */
-  onCommitted(payloads: HandedPayload[]): void;
+  onCommitted(committed: HandedPayload[]): void;
   limits?: Partial<CaptureLimits>;
 }
 
@@ -367,6 +368,7 @@ export class CaptureLoop {
       const entries = rows > 0 ? await this.assemble(batch) : [];
       const assembledAt = Date.now();
       await this.sessions.commitBatch();
+      if (entries.length > 0) this.options.onCommitted(entries.map((e) => ({ seq: e.seq, inquiry: e.inquiry, notificationId: e.notificationId, body: e.body })));
 
       // Everything the batch covers is done (up to its barrier, or its last transaction taken), except
       // transactions held for the next batch.
@@ -378,7 +380,6 @@ export class CaptureLoop {
       notificationsTotal.inc(entries.length);
       batchSeconds.observe(ms / 1000);
       for (const d of this.diffed.values()) rootsSkippedTotal.inc(d.skipped);
-      if (entries.length > 0) this.options.onCommitted(entries.flatMap((e) => (e.body === null ? [] : [{ seq: e.seq, body: e.body }])));
       this.options.logger.debug(
         {
           transactions: batch.transactions,

@@ -103,6 +103,8 @@ class CaptureRole {
 
     let failures = 0;
     while (!this.stopping) {
+      // A loop that failed after a commit, or a resync before this start, left rows not handed over.
+      relay.expectUnhanded();
       const loop = new CaptureLoop({
         databaseUrl: this.ctx.databaseUrl,
         pool: this.ctx.pool,
@@ -110,8 +112,8 @@ class CaptureRole {
         company: this.ctx.env.PUSHCDC_COMPANY,
         plans: this.prepared.plans,
         logger: this.logger,
-        onCommitted: (payloads) => {
-          relay.offer(payloads);
+        onCommitted: (committed) => {
+          relay.offer(committed);
           relay.wake();
         },
         limits: this.options.limits,

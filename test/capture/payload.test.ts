@@ -171,14 +171,62 @@ describe('the payload', () => {
     const relay = new OutboxRelay(ctx.pool, recording, schema, ctx.names.primaryQueue, rootLogger);
     // Marked, to tell which was sent: capture hands over exactly the stored bytes.
     const handed = `${payloadOf(ids[0]!)} `;
-    relay.offer([{ seq: seqs[0]!, body: Buffer.from(handed) }]);
+    relay.offer([{ seq: seqs[0]!, inquiry: 'Items', notificationId: ids[0]!, body: Buffer.from(handed) }]);
     expect(await relay.drainOnce()).toBe(2);
     expect(published).toEqual([handed, payloadOf(ids[1]!)]);
     // A payload handed over for a row a round already read comes too late, and is never sent.
-    relay.offer([{ seq: seqs[1]!, body: Buffer.from('stale') }]);
+    relay.offer([{ seq: seqs[1]!, inquiry: 'Items', notificationId: ids[1]!, body: Buffer.from('stale') }]);
     await insertOutbox(ctx.pool, schema, [{ inquiry: 'Items', notificationId: ids[1]!, payload: payloadOf(ids[1]!) }]);
     expect(await relay.drainOnce()).toBe(1);
     expect(published).toEqual([handed, payloadOf(ids[1]!), payloadOf(ids[1]!)]);
+  });
+
+  it('the relay takes the rows handed over without reading the outbox once it found it sent to its end, and reads again after a row that was not', async () => {
+    const id = (n: number) => `0b6c2f3e-0000-4000-8000-0000000001${String(n).padStart(2, '0')}`;
+    const payloadOf = (n: number) =>
+      `{"notification":{"Inserted":[{"ID":${n}}],"Deleted":[],"Query":"Items","CompanyId":"Company","Id":"${id(n)}","TimeStamp":1,"AdditionalInfo":{}},"timeStamp":"1","keys":{"Inserted":[["1"]],"Deleted":[]},"lsn":"0/0"}`;
+    const schema = `${ctx.names.stateSchema}_complete`;
+    await ensureOutbox(ctx.pool, schema);
+    const commit = async (n: number) => {
+      await insertOutbox(ctx.pool, schema, [{ inquiry: 'Items', notificationId: id(n), payload: payloadOf(n) }]);
+      return (await ctx.pool.query<{ seq: string }>(`SELECT max(seq)::text AS seq FROM ${outboxTable(schema)}`)).rows[0]!.seq;
+    };
+    const published: string[] = [];
+    const recording: Broker = {
+      ...capture.broker,
+      publish: async (queue, messages) => {
+        published.push(...messages.map((m) => m.messageId ?? ''));
+        await capture.broker.publish(queue, messages);
+      },
+    };
+    const relay = new OutboxRelay(ctx.pool, recording, schema, ctx.names.primaryQueue, rootLogger);
+    const hand = (seq: string, n: number, body: Buffer | null = Buffer.from(payloadOf(n))) => relay.offer([{ seq, inquiry: 'Items', notificationId: id(n), body }]);
+
+    // Before any read found the outbox sent to its end, it is read: row 1 was never handed over.
+    await commit(1);
+    hand(await commit(2), 2);
+    expect(await relay.drainOnce()).toBe(2);
+    // Found sent to its end: a handed row is sent as it was handed, without a read (which would give
+    // the Id the outbox holds for it, not the one handed over).
+    hand(await commit(3), 4);
+    expect(await relay.drainOnce()).toBe(1);
+    expect(published).toEqual([id(1), id(2), id(4)]);
+    await ctx.pool.query(`DELETE FROM ${outboxTable(schema)}`);
+    published.length = 0;
+
+    // A row committed without its payload handed over (a batch too big to hand over): read again,
+    // in order, before the handed row after it.
+    const tooBig = await commit(5);
+    hand(tooBig, 5, null);
+    hand(await commit(6), 6);
+    expect(await relay.drainOnce()).toBe(2);
+    expect(published).toEqual([id(5), id(6)]);
+    // A restart of capture, or a resync, may have left rows no one handed over.
+    await commit(7);
+    relay.expectUnhanded();
+    hand(await commit(8), 8);
+    expect(await relay.drainOnce()).toBe(2);
+    expect(published).toEqual([id(5), id(6), id(7), id(8)]);
   });
 
   it('the relay sends rounds of big rows in order, reading ahead, and deletes every confirmed row', async () => {
