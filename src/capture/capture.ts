@@ -419,7 +419,7 @@ export class CaptureLoop {
    * Under load (a batch opened as soon as the last one committed) the barrier stays too: the
    * transactions arriving while it travels join the batch, so batches grow with the load. Without
    * it, writers as fast as they could go met three times as many batches, each with its fixed cost,
-   * and wrote 15-20% fewer changes per second (measured at 10,000 rows, 4 writers).
+   * and wrote about 15% fewer changes per second (measured at 10,000 rows, 4 writers).
    */
   private isCaughtUp(walEnd: Lsn): boolean {
     return this.limits.caughtUpBytes > 0 && this.receivedTo > 0n && walEnd - this.receivedTo <= BigInt(this.limits.caughtUpBytes);

@@ -48,9 +48,9 @@ export interface CaptureLimits extends DiffLimits {
    */
   minBytesPerSharedBatch: number | null;
   /**
-   * A batch opened while the stream is at most this many bytes of WAL behind the server's (a live
-   * stream, no backlog) takes what has arrived and waits for no barrier (see CaptureLoop.runBatch).
-   * 0: every batch waits for its barrier.
+   * A batch opened from idle while the stream is at most this many bytes of WAL behind the server's
+   * (a live stream, no backlog) takes what has arrived and waits for no barrier (see
+   * CaptureLoop.isCaughtUp). 0: every batch waits for its barrier.
    */
   caughtUpBytes: number;
   barrierTimeoutMs: number;
