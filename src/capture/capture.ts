@@ -369,7 +369,7 @@ export class CaptureLoop {
       const entries = rows > 0 ? await this.assemble(batch) : [];
       const assembledAt = Date.now();
       await this.sessions.commitBatch();
-      if (entries.length > 0) this.options.onCommitted(entries.map((e) => ({ seq: e.seq, inquiry: e.inquiry, notificationId: e.notificationId, body: e.body })));
+      if (entries.length > 0) this.options.onCommitted(entries);
 
       // Everything before the barrier (or the batch's last transaction) is done, except transactions
       // held for the next batch.

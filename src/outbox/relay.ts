@@ -233,10 +233,7 @@ export class OutboxRelay {
       let next = 0;
       for (let i = 0; i < bodies.length; i++) bodies[i] ??= read[next++];
     }
-    return {
-      lastSeq,
-      messages: rows.map((r, i) => ({ body: bodies[i]!, messageId: r.notification_id, headers: { query: r.inquiry } })),
-    };
+    return { lastSeq, messages: rows.map((r, i) => outgoing(r.inquiry, r.notification_id, bodies[i]!)) };
   }
 
   /**
@@ -255,10 +252,7 @@ export class OutboxRelay {
     for (const row of round) this.takeHanded(row.seq);
     const lastSeq = round.at(-1)!.seq;
     this.readUpTo = lastSeq;
-    return {
-      lastSeq,
-      messages: round.map((r) => ({ body: r.body, messageId: r.notificationId, headers: { query: r.inquiry } })),
-    };
+    return { lastSeq, messages: round.map((r) => outgoing(r.inquiry, r.notificationId, r.body)) };
   }
 
   private takeHanded(seq: string): Buffer | undefined {
@@ -288,6 +282,11 @@ export class OutboxRelay {
     if (rows.length !== seqs.length) throw new Error(`outbox rows vanished while being sent (${rows.length} of ${seqs.length} found)`);
     return rows.map((r) => r.body);
   }
+}
+
+/** An outbox row as published: its Id as the message id, its inquiry in the `query` header (see the dispatcher). */
+function outgoing(inquiry: string, notificationId: string, body: Buffer): OutgoingMessage {
+  return { body, messageId: notificationId, headers: { query: inquiry } };
 }
 
 interface OutboxRound {
