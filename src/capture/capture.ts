@@ -94,6 +94,8 @@ export class CaptureLoop {
   private readonly hold: StreamHold;
   private readonly barrier: BatchBarrier;
   private confirmed: Lsn = 0n;
+  /** When a reply last confirmed a position (Date.now()). */
+  private confirmedAt = 0;
   private batchRunning = false;
   /** A batch failed or was abandoned: its changes are only in the slot now (see isIdle). */
   private batchLost = false;
@@ -251,8 +253,15 @@ export class CaptureLoop {
         if (this.barrier.arrived(event.token, event.lsn)) this.snapshot = null;
         return;
       case 'heartbeat':
-        if (this.isIdle()) void this.confirm(event.lsn);
-        else if (event.shouldRespond && this.confirmed > 0n) void this.stream.acknowledge(this.confirmed);
+        // While other databases (or tables no inquiry reads) write, the walsender sends a keepalive
+        // each time it waits for WAL with our confirmed position behind its own: hundreds a second.
+        // Confirming each one draws the next at once, a ping-pong of thousands a second (a probe
+        // reader doing so while another database ran 400 transactions/s: 8,000 keepalives/s, and
+        // with the read pauses its commits arrived 240 ms late, p50). An idle slot needs confirming
+        // now and then, not on every keepalive.
+        if (this.isIdle()) {
+          if (event.shouldRespond || Date.now() - this.confirmedAt >= this.limits.idleConfirmMs) void this.confirm(event.lsn);
+        } else if (event.shouldRespond && this.confirmed > 0n) void this.stream.acknowledge(this.confirmed);
         return;
     }
   }
@@ -283,6 +292,7 @@ export class CaptureLoop {
   private async confirm(lsn: Lsn): Promise<void> {
     if (lsn <= this.confirmed) return;
     this.confirmed = lsn;
+    this.confirmedAt = Date.now();
     confirmedLsnBytes.set(Number(lsn));
     await this.stream.acknowledge(lsn);
   }

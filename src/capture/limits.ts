@@ -49,6 +49,8 @@ export interface CaptureLimits extends DiffLimits {
   minBytesPerSharedBatch: number | null;
   barrierTimeoutMs: number;
   idlePingMs: number;
+  /** An idle stream confirms a keepalive's position at most this often (see the heartbeat in capture.ts). */
+  idleConfirmMs: number;
   /**
    * How often the capture role checks its slot (lag, WAL left before invalidation) and publication
    * (a table someone removed from it is never decoded again: capture restarts and puts it right).
@@ -75,6 +77,7 @@ export const DEFAULT_LIMITS: CaptureLimits = {
   minBytesPerSharedBatch: null,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
+  idleConfirmMs: 1_000,
   healthCheckMs: 30_000,
   stopTimeoutMs: 30_000,
 };

@@ -11,6 +11,7 @@
  * quartered it. A live change waits at most that millisecond longer.
  *
  * A read that filled the read buffer (64 KiB: libuv's chunk) means more is waiting: no pause then.
+ * Nor after a read of keepalives only (see onlyKeepalives).
  * An outside hold (see StreamHold) keeps the socket paused until released, whatever the pacing.
  */
 export interface PausableSocket {
@@ -28,7 +29,7 @@ const FULL_READ_BYTES = 64 * 1024;
 export class ReadPacing {
   private held = false;
   private pausing: NodeJS.Timeout | null = null;
-  private readonly onData = (chunk: Buffer) => this.afterRead(chunk.length);
+  private readonly onData = (chunk: Buffer) => this.afterRead(chunk);
 
   constructor(
     private readonly socket: PausableSocket,
@@ -60,12 +61,32 @@ export class ReadPacing {
     if (!this.held) this.socket.resume();
   }
 
-  private afterRead(bytes: number): void {
-    if (this.pausing !== null || bytes >= FULL_READ_BYTES) return;
+  private afterRead(chunk: Buffer): void {
+    if (this.pausing !== null || chunk.length >= FULL_READ_BYTES || onlyKeepalives(chunk)) return;
     this.socket.pause();
     this.pausing = setTimeout(() => {
       this.pausing = null;
       if (!this.held) this.socket.resume();
     }, this.pauseMs);
   }
+}
+
+/** CopyData ('d') framing of the replication protocol, and the walsender's keepalive inside it ('k'). */
+const COPY_DATA = 0x64;
+const KEEPALIVE = 0x6b;
+
+/**
+ * Whether a read holds nothing but whole keepalives. While other databases write, the walsender
+ * sends one each time it waits for WAL, hundreds a second, mostly a read each, and there is nothing
+ * in them to gather. Pausing after each kept a live change waiting behind them: a probe reader
+ * streaming 100 commits/s while another database ran 400 transactions/s saw commit → arrival p99
+ * 20-34 ms with the pauses and 6 ms without (p50 2.8 → 0.7 ms).
+ */
+export function onlyKeepalives(chunk: Buffer): boolean {
+  let at = 0;
+  while (at + 5 < chunk.length) {
+    if (chunk[at] !== COPY_DATA || chunk[at + 5] !== KEEPALIVE) return false;
+    at += 1 + chunk.readInt32BE(at + 1);
+  }
+  return at === chunk.length;
 }

@@ -9,7 +9,7 @@ import { QueueReader } from '../support/queue-reader.ts';
  * Inquiry life cycle across restarts, and a quiet database: a new inquiry starts from its current
  * rows, a changed one rebuilds (its existing rows are its new start, not news), a removed one drops
  * its state, an unchanged one still hears of what happened while capture was down; and a slot on a
- * database whose writes all go to other tables keeps advancing.
+ * database whose writes all go to other tables keeps advancing, without answering every keepalive.
  */
 const ctx = useTestContext('capture-lifecycle', { sample: false });
 let project: ProjectDir;
@@ -97,6 +97,38 @@ describe('a quiet database', () => {
         if (!advanced) await new Promise((r) => setTimeout(r, 200));
       }
       expect(advanced, `the slot confirmed past ${target}`).toBe(true);
+    } finally {
+      await capture.stop();
+    }
+  });
+
+  it('confirms an idle slot now and then, not on every keepalive the other writes bring', async () => {
+    const capture = await startTestCapture(ctx, project.dir, { idlePingMs: 1000, idleConfirmMs: 1500 });
+    try {
+      await waitForCatchUp(ctx, reader);
+      // For 3 s, a commit every few ms to a table no inquiry reads: the walsender sends a keepalive
+      // each time it waits for WAL, and the slot's confirmed position is sampled meanwhile.
+      const seen = new Set<string>();
+      let writing = true;
+      const sampling = (async () => {
+        while (writing) {
+          const { rows } = await ctx.pool.query<{ lsn: string }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [ctx.names.slot]);
+          seen.add(rows[0]!.lsn);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })();
+      const until = Date.now() + 3000;
+      let commits = 0;
+      while (Date.now() < until) {
+        await ctx.pool.query(`INSERT INTO l_other (note) VALUES ('x')`);
+        commits++;
+      }
+      writing = false;
+      await sampling;
+      // Confirming each keepalive moved the slot hundreds of times here; once per 1.5 s, 2 or 3 times.
+      expect(commits).toBeGreaterThan(100);
+      expect(seen.size, `confirmed positions seen: ${[...seen].join(', ')}`).toBeLessThanOrEqual(4);
+      expect(seen.size).toBeGreaterThanOrEqual(2);
     } finally {
       await capture.stop();
     }
