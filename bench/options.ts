@@ -10,8 +10,9 @@ export type Part = (typeof PARTS)[number];
 
 export interface BenchOptions {
   /**
-   * Names everything the bench creates on the shared servers: database `pushcdc_<name>`, pushcdc
-   * instances `<name>_<kind>` (their slots and queues) and the decode slots `<name>_decode_…`.
+   * Names everything the bench creates on the shared servers: database `pushcdc_<name>` (and
+   * `pushcdc_<name>_side` for --side-load), pushcdc instances `<name>_<kind>` (their slots and queues)
+   * and the decode slots `<name>_decode_…`.
    */
   name: string;
   sizes: number[];
@@ -22,6 +23,8 @@ export interface BenchOptions {
   connections: number;
   pacedRate: number;
   pacedSeconds: number;
+  /** Paced runs: also once more with this many transactions/s written to another database (0: not). */
+  sideLoad: number;
   memoryTimeoutMs: number;
   parts: Set<Part>;
 }
@@ -38,6 +41,8 @@ export const USAGE = `npm run bench -- [options]
   --connections 4                writing connections
   --paced-rate 1000              paced run: row changes/s, all connections together
   --paced-seconds 15             paced run: how long
+  --side-load 0                  paced run: also once more while another database (pushcdc_<name>_side)
+                                 takes this many one-row transactions/s; 0 leaves it out
   --only live,paced              runs to do, of ${PARTS.join(',')}
                                  (default: all but memory)
   --memory                       also run the memory run (for every size)
@@ -65,6 +70,7 @@ function parse(argv: string[]): BenchOptions {
       connections: { type: 'string', default: '4' },
       'paced-rate': { type: 'string', default: '1000' },
       'paced-seconds': { type: 'string', default: '15' },
+      'side-load': { type: 'string', default: '0' },
       only: { type: 'string' },
       memory: { type: 'boolean', default: false },
       'memory-timeout': { type: 'string', default: '600' },
@@ -100,6 +106,7 @@ function parse(argv: string[]): BenchOptions {
     connections: Math.round(positive('connections', values.connections)),
     pacedRate: positive('paced-rate', values['paced-rate']),
     pacedSeconds: positive('paced-seconds', values['paced-seconds']),
+    sideLoad: values['side-load'] === '0' ? 0 : positive('side-load', values['side-load']),
     memoryTimeoutMs: positive('memory-timeout', values['memory-timeout']) * 1000,
     parts,
   };

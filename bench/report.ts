@@ -25,6 +25,8 @@ export const BACKLOG = 'pushcdc backlog';
 export const LONG_BACKLOG = 'pushcdc long backlog';
 /** The backlog at a larger table, its changes drawn from as many rows as the smallest table has. */
 export const BACKLOG_SAME_ROWS = 'pushcdc backlog, same rows';
+/** The paced run again while another database writes (--side-load, see side-load.ts). */
+export const PACED_SIDE_LOAD = 'pushcdc paced + side load';
 /**
  * A backlog's rate as a percentage of the rate at which a slot of its own decoded that very
  * backlog's WAL (median over the catch-ups). The decode ceiling run streams WAL written at another
@@ -115,6 +117,8 @@ function ratioLine(options: BenchOptions, results: Row[], size: number, kind: st
   if (liveP50 !== null && naiveP50 !== null) parts.push(`p50 latency ${liveP50.toFixed(0)} ms vs ${naiveP50.toFixed(0)} ms naive`);
   const pacedP99 = value('pushcdc paced', 'p99 ms');
   if (pacedP99 !== null) parts.push(`p99 at ${options.pacedRate.toLocaleString('en-US')} changes/s: ${pacedP99.toFixed(0)} ms`);
+  const sideP99 = value(PACED_SIDE_LOAD, 'p99 ms');
+  if (sideP99 !== null) parts.push(`${sideP99.toFixed(0)} ms with ${options.sideLoad.toLocaleString('en-US')} transactions/s on another database`);
   if (parts.length === 0) return `  ${kind.padEnd(6)} @ ${size.toLocaleString('en-US').padStart(9)}: (no runs to compare)`;
   return `  ${kind.padEnd(6)} @ ${size.toLocaleString('en-US').padStart(9)}: ${parts.join('; ')}`;
 }

@@ -10,6 +10,7 @@ import { measureEngineMemory, type MemoryResult } from './memory.ts';
 import { parseOptions, type Part } from './options.ts';
 import { printReport, type Row } from './report.ts';
 import { runKind } from './runs.ts';
+import { prepareSideDatabase } from './side-load.ts';
 import { loadTables, type InquiryKind } from './schema.ts';
 import { describeServer } from './server.ts';
 
@@ -24,6 +25,8 @@ const options = parseOptions();
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const DATABASE = `pushcdc_${options.name}`;
+/** Written to beside paced runs with --side-load (see side-load.ts); no slot reads it. */
+const SIDE_DATABASE = `${DATABASE}_side`;
 /** Every pushcdc instance the bench runs (<name>_<kind> in this process, <name>_mem as a child). */
 const INSTANCES = (['single', 'join', 'mem'] as const).map((kind) => benchInstance(options.name, kind));
 
@@ -38,9 +41,9 @@ async function withAdmin(sql: string): Promise<void> {
   }
 }
 
-function benchUrl(): string {
+function databaseUrl(database: string): string {
   const url = new URL(ADMIN_URL);
-  url.pathname = `/${DATABASE}`;
+  url.pathname = `/${database}`;
   return url.toString();
 }
 
@@ -61,6 +64,7 @@ function cleanUpOnSignal(): void {
         await new Promise((r) => setTimeout(r, 500));
         await client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [DATABASE]);
         await client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+        await client.query(`DROP DATABASE IF EXISTS ${SIDE_DATABASE} WITH (FORCE)`);
       } catch (err) {
         process.stderr.write(`cleanup failed (check pg_replication_slots by hand): ${(err as Error).message}\n`);
       } finally {
@@ -77,13 +81,20 @@ async function main(): Promise<void> {
   cleanUpOnSignal();
   await withAdmin(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
   await withAdmin(`CREATE DATABASE ${DATABASE}`);
-  const url = benchUrl();
+  const url = databaseUrl(DATABASE);
+  let sideDatabaseUrl: string | null = null;
+  if (options.sideLoad > 0 && options.parts.has('paced')) {
+    await withAdmin(`DROP DATABASE IF EXISTS ${SIDE_DATABASE} WITH (FORCE)`);
+    await withAdmin(`CREATE DATABASE ${SIDE_DATABASE}`);
+    sideDatabaseUrl = databaseUrl(SIDE_DATABASE);
+    await prepareSideDatabase(sideDatabaseUrl);
+  }
   const pool = createPool(url, { max: 12, application: 'pushcdc-bench' });
   await migrateEngine(pool);
   // The database is new, but queues outlive it: messages an interrupted run left would be counted.
   for (const instance of INSTANCES) await dropInstance(pool, AMQP_URL, instance);
   const dir = await mkdtemp(path.join(tmpdir(), 'pushcdc-bench-'));
-  const ctx = { pool, databaseUrl: url, amqpUrl: AMQP_URL, dir, options };
+  const ctx = { pool, databaseUrl: url, sideDatabaseUrl, amqpUrl: AMQP_URL, dir, options };
   const kindRuns = (['decode', 'live', 'paced', 'backlog', 'naive'] as Part[]).some((p) => options.parts.has(p));
   const results: Row[] = [];
   const memory: MemoryResult[] = [];
@@ -120,6 +131,7 @@ async function main(): Promise<void> {
     await pool.end();
     await rm(dir, { recursive: true, force: true });
     await withAdmin(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+    await withAdmin(`DROP DATABASE IF EXISTS ${SIDE_DATABASE} WITH (FORCE)`);
   }
   printReport(options, server, results, memory, notes);
 }

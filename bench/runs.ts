@@ -9,8 +9,9 @@ import { flushOsCache } from './os-cache.ts';
 import type { BenchOptions } from './options.ts';
 import { runPaced } from './paced.ts';
 import { currentWalLsn, settleRestartPoint, startPushcdc, watchFirstSend, type RunningPushcdc } from './pushcdc.ts';
-import { BACKLOG, BACKLOG_SAME_ROWS, LONG_BACKLOG, OWN_WAL_RATIO, measured, type Row } from './report.ts';
+import { BACKLOG, BACKLOG_SAME_ROWS, LONG_BACKLOG, OWN_WAL_RATIO, PACED_SIDE_LOAD, measured, type Row } from './report.ts';
 import { INQUIRIES, type InquiryKind } from './schema.ts';
+import { startSideLoad } from './side-load.ts';
 import { DeliveryTracker, percentile } from './stats.ts';
 import { runWorkload, sampleIds, type WorkloadResult, type WorkloadSpec } from './workload.ts';
 
@@ -21,6 +22,8 @@ import { runWorkload, sampleIds, type WorkloadResult, type WorkloadSpec } from '
 export interface BenchContext {
   pool: Pool;
   databaseUrl: string;
+  /** The database --side-load writes to beside the paced runs; null without it. */
+  sideDatabaseUrl: string | null;
   amqpUrl: string;
   /** A scratch folder for the inquiry files. */
   dir: string;
@@ -138,6 +141,21 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
       work = await runPaced(ctx.pool, spec, paced, (w) => (work = w));
       await waitDelivered(tracker, work.commits.size, 120_000);
       out.rows.push(measured('pushcdc paced', kind, size, Math.round(paced.rate * paced.seconds), tracker, work));
+      if (ctx.sideDatabaseUrl !== null) {
+        // Once more while another database writes (see side-load.ts).
+        tracker = new DeliveryTracker(() => work);
+        const side = startSideLoad(ctx.sideDatabaseUrl, ctx.options.sideLoad);
+        try {
+          work = await runPaced(ctx.pool, spec, paced, (w) => (work = w));
+          await waitDelivered(tracker, work.commits.size, 120_000);
+        } finally {
+          const kept = await side.stop();
+          out.notes.push(
+            `pushcdc paced + side load ${kind} @ ${size.toLocaleString('en-US')}: the other database took ${kept.transactionsPerSecond.toFixed(0)} transactions/s (commit ${kept.meanMs.toFixed(1)} ms mean)`,
+          );
+        }
+        out.rows.push(measured(PACED_SIDE_LOAD, kind, size, Math.round(paced.rate * paced.seconds), tracker, work));
+      }
     }
     // Backlog: the same workload written while pushcdc is stopped, then caught up (as the decode
     // ceiling). Five times, the median counts: one catch-up of 20,000 changes lasts under a second.

@@ -58,29 +58,31 @@ async function queueExists(queue: string): Promise<boolean> {
 }
 
 describe('npm run bench', () => {
-  it('runs decode, live, paced, backlog (short and long) and naive for both inquiries, delivers every transaction, and leaves nothing behind', async () => {
+  it('runs decode, live, paced (also beside a side load), backlog (short and long) and naive for both inquiries, delivers every transaction, and leaves nothing behind', async () => {
     // Its database then looks like a test database, which a later run drops if this one was killed.
     const name = `t_${Math.floor(Date.now() / 1000)}_${uniqueKey('bench')}`;
-    const result = await runBench(['--name', name, '--sizes', '500', '--changes', '200', '--long-backlog', '400', '--paced-rate', '200', '--paced-seconds', '1'], 240_000);
+    const result = await runBench(['--name', name, '--sizes', '500', '--changes', '200', '--long-backlog', '400', '--paced-rate', '200', '--paced-seconds', '1', '--side-load', '50'], 240_000);
     expect(result.code, result.stderr).toBe(0);
 
     const rows = result.stdout.split('\n').filter((line) => /^\s*(single|join)\s+500\s/.test(line));
     for (const kind of ['single', 'join']) {
-      for (const system of ['decode ceiling', 'pushcdc live', 'pushcdc paced', 'pushcdc backlog', 'pushcdc long backlog', 'naive re-run']) {
+      for (const system of ['decode ceiling', 'pushcdc live', 'pushcdc paced', 'pushcdc paced + side load', 'pushcdc backlog', 'pushcdc long backlog', 'naive re-run']) {
         expect(rows.some((line) => line.trim().startsWith(kind) && line.includes(system)), `${kind} ${system}\n${result.stdout}`).toBe(true);
       }
     }
     const delivered = rows.flatMap((line) => [...line.matchAll(/(\d+)\/(\d+)/g)]);
-    expect(delivered.length).toBe(10); // every run but the two decode ceilings
+    expect(delivered.length).toBe(12); // every run but the two decode ceilings
     for (const [text, got, of] of delivered) expect(got, text).toBe(of);
     expect(result.stdout).toMatch(/single @ +500: backlog \d+% of the decode ceiling; \d+% of decoding the backlog's own WAL; long backlog \(400 changes\) \d+% of decoding its own WAL/);
+    expect(result.stdout).toMatch(/join +@ +500: .*; \d+ ms with 50 transactions\/s on another database/);
+    expect(result.stdout).toMatch(/pushcdc paced \+ side load single @ 500: the other database took \d+ transactions\/s/);
 
     const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
     await admin.connect();
     try {
       const slots = await admin.query('SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE $1', [`%${name}%`]);
       expect(slots.rows).toEqual([]);
-      const databases = await admin.query('SELECT datname FROM pg_database WHERE datname = $1', [`pushcdc_${name}`]);
+      const databases = await admin.query('SELECT datname FROM pg_database WHERE datname IN ($1, $2)', [`pushcdc_${name}`, `pushcdc_${name}_side`]);
       expect(databases.rows).toEqual([]);
     } finally {
       await admin.end();
