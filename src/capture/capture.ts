@@ -16,7 +16,7 @@ import { DiffAhead } from './diff-ahead.ts';
 import { DiffSessions } from './diff-sessions.ts';
 import { DEFAULT_LIMITS, type CaptureLimits } from './limits.ts';
 import { lockTablesSql } from './locks.ts';
-import { batchSeconds, batchesTotal, boundedBatchesTotal, caughtUpBatchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, transactionsTotal } from './metrics.ts';
+import { batchSeconds, batchesTotal, boundedBatchesTotal, confirmedLsnBytes, earlyDiffsTotal, notificationsTotal, rootsSkippedTotal, transactionsTotal } from './metrics.ts';
 import { tableKey, type StreamEvent } from './changes.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 import { isVisible, parseSnapshot, widenXid, type Snapshot } from './snapshot.ts';
@@ -29,17 +29,13 @@ const NEARLY_DECODED = 0.75;
 /**
  * The capture loop: WAL → batches → diffs → outbox, one snapshot per batch.
  *
- * Why snapshots: the diff re-reads current rows, so it must read them in a snapshot that sees every
- * transaction it covers — whole transactions, never part of one. Each batch opens a REPEATABLE READ
- * transaction and takes its snapshot S. A transaction the stream delivered but S does not see yet
- * (its commit was decoded a moment before it became visible) waits for the next batch, and the WAL
- * is confirmed only up to it, so a restart cannot skip it. S may also see transactions the stream
- * has not brought yet: a root diffed in S then shows them already, and the batch that takes them
- * diffs it again, to nothing new. A batch opened while a backlog is still coming, or under load,
- * writes a logical message (the barrier) into the WAL and waits for it: every transaction visible
- * in S committed before it, so once it arrives the batch holds all of them, and it diffs a backlog's
- * keys while they arrive (see diffToBarrier). A batch opened from idle with the stream caught up
- * takes what arrived and waits for nothing (see diffArrived).
+ * Why snapshots: the diff re-reads current rows, so it must read them as of exactly the transactions
+ * it covers. Each batch opens a REPEATABLE READ transaction, takes its snapshot S, and writes a
+ * logical message (the barrier) into the WAL. Every transaction visible in S committed before the
+ * barrier, so once the barrier arrives the batch holds exactly the received transactions visible in
+ * S — whole transactions, never part of one — and the diff reads them in S. A transaction the stream
+ * delivered but S does not see yet (its commit was decoded a moment before it became visible) waits
+ * for the next batch, and the WAL is confirmed only up to it, so a restart cannot skip it.
  *
  * Batches size themselves: whatever arrived while the previous batch was being diffed forms the next
  * one. State and outbox rows commit together; then the WAL position is acknowledged.
@@ -64,14 +60,6 @@ interface OpenTransaction {
   xid: number;
   commitLsn: Lsn;
   keys: KeyAccumulator;
-}
-
-/** A batch's diffs done: its diff rows, how far it covers the WAL, when it was sealed and how (for the log). */
-interface SealedBatch {
-  rows: number;
-  coveredTo: Lsn;
-  at: number;
-  how: Record<string, string | boolean>;
 }
 
 export class CaptureLoop {
@@ -108,10 +96,6 @@ export class CaptureLoop {
   private confirmed: Lsn = 0n;
   /** When a reply last confirmed a position (Date.now()). */
   private confirmedAt = 0;
-  /** How far the stream has brought the WAL: its last commit's end, keepalive or barrier. */
-  private receivedTo: Lsn = 0n;
-  /** Whether the loop waited for work since the last batch committed: it is not under load. */
-  private wokeFromIdle = true;
   private batchRunning = false;
   /** A batch failed or was abandoned: its changes are only in the slot now (see isIdle). */
   private batchLost = false;
@@ -262,16 +246,13 @@ export class CaptureLoop {
         for (const t of event.tables) this.openTx?.keys.touchEverything(t);
         return;
       case 'commit':
-        this.received(event.commitEndLsn);
         this.commit(event.commitLsn, event.commitTimeMicros);
         return;
       case 'barrier':
-        this.received(event.lsn);
         // Sealed now, synchronously: later transactions in this same network chunk go to the next batch.
         if (this.barrier.arrived(event.token, event.lsn)) this.snapshot = null;
         return;
       case 'heartbeat':
-        this.received(event.lsn);
         // While other databases (or tables no inquiry reads) write, the walsender sends a keepalive
         // each time it waits for WAL with our confirmed position behind its own: hundreds a second.
         // Confirming each one draws the next at once, a ping-pong of thousands a second (a probe
@@ -304,10 +285,6 @@ export class CaptureLoop {
     if (waiting >= this.limits.maxKeysWaiting) this.hold.set(true);
   }
 
-  private received(lsn: Lsn): void {
-    if (lsn > this.receivedTo) this.receivedTo = lsn;
-  }
-
   private isIdle(): boolean {
     return !this.batchLost && !this.batchRunning && this.openTx === null && this.pending.isEmpty;
   }
@@ -335,7 +312,6 @@ export class CaptureLoop {
           this.wakeLoop = resolve;
         });
         this.wakeLoop = null;
-        this.wokeFromIdle = true;
         continue;
       }
       await this.runBatch();
@@ -368,22 +344,47 @@ export class CaptureLoop {
       this.batchDiffs = 0;
       this.keysDiffedEarly = 0;
       this.hold.set(false);
+      this.current = batch;
+      this.snapshot = snapshot;
+      this.snapshotWalEnd = parseLsn(taken.lsn);
+      const barrier = this.awaitBarrier();
       this.diffed = new Map();
       this.ahead = null;
-      const walEnd = parseLsn(taken.lsn);
-      const sealed = this.wokeFromIdle && this.isCaughtUp(walEnd) ? await this.diffArrived(batch) : await this.diffToBarrier(batch, snapshot, walEnd);
-      this.wokeFromIdle = false;
-      const rows = sealed.rows;
+      const waited = await this.diffWhileWaiting(batch, barrier);
+      let rows = waited.rows;
+      // From here on, commits go to the next batch. A batch closed before its barrier (see
+      // maxKeysPerBatch) also hands it the keys no diff took yet, and covers only the transactions
+      // its diffs took; its barrier then arrives unawaited, and is ignored.
+      this.current = null;
+      this.snapshot = null;
+      const closedTo = waited.closed ? batch.moveUntakenInto(this.pending) : null;
+      if (closedTo !== null) {
+        this.barrier.abort();
+        boundedBatchesTotal.inc();
+      }
+      const barrierLsn = await barrier;
+      const barrierAt = Date.now();
+      if (this.failure) throw this.failure;
+      const coveredTo = closedTo ?? barrierLsn + 1n;
+
+      // Set meanwhile, if at all, by compareAheadIfBarrierFirst: TypeScript still narrows it to the
+      // null assigned above, hence the annotated copy.
+      if (this.ahead !== null) {
+        const ahead: DiffAhead = this.ahead;
+        const done = await ahead.finish(this.client);
+        rows += done.rows + (await this.diffKeys(ahead.touched, true, done.handled));
+      }
+      rows += await this.diffKeys(batch.takeKeys());
       const diffedAt = Date.now();
       const entries = rows > 0 ? await this.assemble(batch) : [];
       const assembledAt = Date.now();
       await this.sessions.commitBatch();
       if (entries.length > 0) this.options.onCommitted(entries);
 
-      // Everything the batch covers is done (up to its barrier, or its last transaction taken), except
-      // transactions held for the next batch.
+      // Everything before the barrier (or the batch's last transaction) is done, except transactions
+      // held for the next batch.
       const held = this.pending.firstCommitLsn;
-      await this.confirm(held !== null && held < sealed.coveredTo ? held : sealed.coveredTo);
+      await this.confirm(held !== null && held < coveredTo ? held : coveredTo);
       const ms = Date.now() - started;
       batchesTotal.inc();
       transactionsTotal.inc(batch.transactions);
@@ -396,10 +397,10 @@ export class CaptureLoop {
           rows,
           notifications: entries.length,
           ms,
-          // Where the time went: opening the batch and waiting for its barrier (early diffs included),
-          // the rest of the diff, assembling notifications, committing and acknowledging.
-          phasesMs: [sealed.at - started, diffedAt - sealed.at, assembledAt - diffedAt, Date.now() - assembledAt],
-          ...sealed.how,
+          // Where the time went: waiting for the barrier (early diffs included), the rest of the diff,
+          // assembling notifications, committing and acknowledging.
+          phasesMs: [barrierAt - started, diffedAt - barrierAt, assembledAt - diffedAt, Date.now() - assembledAt],
+          ...(waited.closed ? { closedBefore: 'barrier', upTo: formatLsn(coveredTo) } : { barrier: formatLsn(barrierLsn) }),
         },
         'batch committed',
       );
@@ -419,75 +420,6 @@ export class CaptureLoop {
       // would release it. What is pending starts the next batch at once, which holds again if need be.
       this.hold.set(false);
     }
-  }
-
-  /**
-   * Whether the stream is caught up with the WAL written when the batch took its snapshot (at most
-   * caughtUpBytes behind): then at most the transactions in flight are still to arrive, and a batch
-   * that the loop was idle before need not wait for them (see diffArrived). Behind it, a backlog is
-   * coming: the batch waits for its barrier and diffs what arrives meanwhile (see diffToBarrier).
-   * Under load (a batch opened as soon as the last one committed) the barrier stays too: the
-   * transactions arriving while it travels join the batch, so batches grow with the load. Without
-   * it, writers as fast as they could go met three times as many batches, each with its fixed cost,
-   * and wrote about 15% fewer changes per second (measured at 10,000 rows, 4 writers).
-   */
-  private isCaughtUp(walEnd: Lsn): boolean {
-    return this.limits.caughtUpBytes > 0 && this.receivedTo > 0n && walEnd - this.receivedTo <= BigInt(this.limits.caughtUpBytes);
-  }
-
-  /**
-   * A caught-up batch: the transactions that arrived before it opened, diffed at once, without a
-   * barrier (a round trip, a WAL flush and the walsender's turn: from opening a batch to its barrier's
-   * return took 2 ms p50 and 11 ms p99 at 1,000 changes/s). Exact for the same reason as a batch closed
-   * before its barrier: its snapshot sees every one of its transactions (checked as it opened), so
-   * each root it diffs ends as of that snapshot; a transaction the snapshot also sees but the stream
-   * has not brought yet goes to the next batch, which diffs its roots again (to nothing where this
-   * one already showed them). Acknowledged up to its last transaction.
-   */
-  private async diffArrived(batch: KeyAccumulator): Promise<SealedBatch> {
-    const at = Date.now();
-    const rows = await this.diffKeys(batch.takeKeys());
-    const coveredTo = batch.lastCommitLsn! + 1n;
-    caughtUpBatchesTotal.inc();
-    return { rows, coveredTo, at, how: { caughtUp: true, upTo: formatLsn(coveredTo) } };
-  }
-
-  /**
-   * A batch that waits for its barrier: every transaction its snapshot sees, diffed early while a
-   * backlog still arrives (see diffWhileWaiting), unless it closes before the barrier comes.
-   */
-  private async diffToBarrier(batch: KeyAccumulator, snapshot: Snapshot, walEnd: Lsn): Promise<SealedBatch> {
-    this.current = batch;
-    this.snapshot = snapshot;
-    this.snapshotWalEnd = walEnd;
-    const barrier = this.awaitBarrier();
-    const waited = await this.diffWhileWaiting(batch, barrier);
-    let rows = waited.rows;
-    // From here on, commits go to the next batch. A batch closed before its barrier (see
-    // maxKeysPerBatch) also hands it the keys no diff took yet, and covers only the transactions
-    // its diffs took; its barrier then arrives unawaited, and is ignored.
-    this.current = null;
-    this.snapshot = null;
-    const closedTo = waited.closed ? batch.moveUntakenInto(this.pending) : null;
-    if (closedTo !== null) {
-      this.barrier.abort();
-      boundedBatchesTotal.inc();
-    }
-    const barrierLsn = await barrier;
-    const at = Date.now();
-    if (this.failure) throw this.failure;
-    const coveredTo = closedTo ?? barrierLsn + 1n;
-
-    // Set meanwhile, if at all, by compareAheadIfBarrierFirst: TypeScript still narrows it to the
-    // null assigned above, hence the annotated copy.
-    if (this.ahead !== null) {
-      const ahead: DiffAhead = this.ahead;
-      const done = await ahead.finish(this.client);
-      rows += done.rows + (await this.diffKeys(ahead.touched, true, done.handled));
-    }
-    rows += await this.diffKeys(batch.takeKeys());
-    const how: SealedBatch['how'] = closedTo !== null ? { closedBefore: 'barrier', upTo: formatLsn(coveredTo) } : { barrier: formatLsn(barrierLsn) };
-    return { rows, coveredTo, at, how };
   }
 
   /**

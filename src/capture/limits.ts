@@ -47,12 +47,6 @@ export interface CaptureLimits extends DiffLimits {
    * leaves in parts, at least one per session).
    */
   minBytesPerSharedBatch: number | null;
-  /**
-   * A batch opened from idle while the stream is at most this many bytes of WAL behind the server's
-   * (a live stream, no backlog) takes what has arrived and waits for no barrier (see
-   * CaptureLoop.isCaughtUp). 0: every batch waits for its barrier.
-   */
-  caughtUpBytes: number;
   barrierTimeoutMs: number;
   idlePingMs: number;
   /** An idle stream confirms a keepalive's position at most this often (see the heartbeat in capture.ts). */
@@ -81,7 +75,6 @@ export const DEFAULT_LIMITS: CaptureLimits = {
   maxHandOverBytes: 16 * 1024 * 1024,
   diffSessions: Math.min(4, availableParallelism()),
   minBytesPerSharedBatch: null,
-  caughtUpBytes: 256 * 1024,
   barrierTimeoutMs: 120_000,
   idlePingMs: 10_000,
   idleConfirmMs: 1_000,

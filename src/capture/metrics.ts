@@ -44,12 +44,6 @@ export const boundedBatchesTotal = new Counter({
   registers: [register],
 });
 
-export const caughtUpBatchesTotal = new Counter({
-  name: 'pushcdc_capture_caught_up_batches_total',
-  help: 'Batches opened with the stream caught up with the WAL: they took what had arrived and waited for no barrier',
-  registers: [register],
-});
-
 export const streamPausesTotal = new Counter({
   name: 'pushcdc_capture_stream_pauses_total',
   help: 'Times the replication stream stopped reading because too many committed keys waited for a diff',

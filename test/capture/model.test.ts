@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assistedDiffsTotal, boundedBatchesTotal, caughtUpBatchesTotal, earlyDiffsTotal, rootsSkippedTotal, sharedBatchesTotal, streamPausesTotal } from '../../src/capture/metrics.ts';
+import { assistedDiffsTotal, boundedBatchesTotal, earlyDiffsTotal, rootsSkippedTotal, sharedBatchesTotal, streamPausesTotal } from '../../src/capture/metrics.ts';
 import type { NotificationEnvelope } from '../../src/notification.ts';
 import type { CaptureLimits } from '../../src/capture/limits.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
@@ -33,8 +33,7 @@ async function seed(rand: () => number): Promise<void> {
 const history: { lsn: string; rows: string[] }[] = [];
 
 
-/** `paceMs`: each worker pauses up to this long after a transaction, so capture sometimes idles. */
-async function workload(rand: () => number, count: number, workers: number, truncates: boolean, paceMs = 0): Promise<void> {
+async function workload(rand: () => number, count: number, workers: number, truncates: boolean): Promise<void> {
   history.length = 0;
   const plans = Array.from({ length: count }, () => ({
     statements: Array.from({ length: 1 + Math.floor(rand() * 5) }, () => randomStatement(rand)),
@@ -65,7 +64,6 @@ async function workload(rand: () => number, count: number, workers: number, trun
             // A random statement may violate a key under concurrency: that transaction just aborts.
             await client.query('ROLLBACK');
           }
-          if (paceMs > 0) await new Promise((r) => setTimeout(r, rand() * paceMs));
         }
       } finally {
         client.release();
@@ -111,7 +109,6 @@ function explainMismatch(name: string, folded: string[], expected: string[], not
 /**
  * `backlog`: the workload is written while capture is stopped, then caught up from the slot.
  * `truncates`: whether a few transactions truncate a table (every root of its inquiries is diffed).
- * `paceMs`: the writers pause up to this long between transactions (see workload).
  * Returns the round's notifications.
  */
 async function round(
@@ -120,7 +117,6 @@ async function round(
   limits?: Partial<CaptureLimits>,
   backlog = false,
   truncates = true,
-  paceMs = 0,
 ): Promise<NotificationEnvelope[]> {
   const rand = prng(seedValue);
   await ctx.pool.query('TRUNCATE m_customer, m_order, m_line');
@@ -134,7 +130,7 @@ async function round(
     const start = await currentResults();
     const offset = reader.messages.length;
     if (backlog) await capture.stop();
-    await workload(rand, transactions, 3, truncates, paceMs);
+    await workload(rand, transactions, 3, truncates);
     if (backlog) capture = await startTestCapture(ctx, project.dir, limits);
     await waitForCatchUp(ctx, reader);
     const end = await currentResults();
@@ -175,23 +171,9 @@ async function round(
 
 const count = async (metric: typeof earlyDiffsTotal) => (await metric.get()).values[0]?.value ?? 0;
 
-// Rounds with `caughtUpBytes: 0` test what happens while a batch waits for its barrier (early diffs,
-// sharing, closing before it): every batch then waits for one, as a batch opened behind a backlog does.
-// Without it, most live batches open with the stream caught up and wait for none.
 describe('folding notifications onto the start gives the final result', () => {
   it('seed 1: 500 transactions from 3 connections', async () => {
     await round(1, 500);
-  }, 120_000);
-
-  // Paced so that capture idles between transactions even on a busy machine, and caught up however
-  // much WAL other databases write meanwhile (the slot reads it all): these rounds are about batches
-  // that wait for no barrier, which a busier capture or a longer WAL would not open.
-  const caughtUpLimits = { caughtUpBytes: 16 * 1024 * 1024 };
-
-  it('seed 16: 200 transactions from 3 connections pausing between them, the batches opened with capture idle and the stream caught up waiting for no barrier', async () => {
-    const caughtUp = await count(caughtUpBatchesTotal);
-    await round(16, 200, caughtUpLimits, false, true, 200);
-    expect(await count(caughtUpBatchesTotal)).toBeGreaterThan(caughtUp + 10);
   }, 120_000);
 
   it('seed 2: 500 transactions, tiny limits force full recomputes', async () => {
@@ -200,7 +182,7 @@ describe('folding notifications onto the start gives the final result', () => {
 
   it('seed 3: 500 more transactions on a state left by the previous rounds, each arrived key diffed at once', async () => {
     // Early diffs while the barrier travels, as often as possible: every interleaving of a batch.
-    await round(3, 500, { minKeysPerEarlyDiff: 1, caughtUpBytes: 0 });
+    await round(3, 500, { minKeysPerEarlyDiff: 1 });
   }, 120_000);
 
   it('seed 4: 500 more, after a restart with a backlog', async () => {
@@ -209,7 +191,7 @@ describe('folding notifications onto the start gives the final result', () => {
 
   it('seed 5: 500 transactions written while capture is stopped, caught up in early diffs of a few keys, the stream held back, roots diffed once', async () => {
     const [diffs, pauses, skipped] = [await count(earlyDiffsTotal), await count(streamPausesTotal), await count(rootsSkippedTotal)];
-    await round(5, 500, { minKeysPerEarlyDiff: 7, maxKeysWaiting: 12, caughtUpBytes: 0 }, true);
+    await round(5, 500, { minKeysPerEarlyDiff: 7, maxKeysWaiting: 12 }, true);
     expect(await count(earlyDiffsTotal)).toBeGreaterThan(diffs);
     expect(await count(streamPausesTotal)).toBeGreaterThan(pauses);
     // Rows touched again after their root was diffed early in the same batch were not diffed twice.
@@ -218,19 +200,19 @@ describe('folding notifications onto the start gives the final result', () => {
 
   it('seed 6: 500 transactions, every batch diffed by three sessions sharing its snapshot, each its share of the roots', async () => {
     const shared = await count(sharedBatchesTotal);
-    await round(6, 500, { diffSessions: 3, minBytesPerSharedBatch: 0, minKeysPerEarlyDiff: 3, caughtUpBytes: 0 });
+    await round(6, 500, { diffSessions: 3, minBytesPerSharedBatch: 0, minKeysPerEarlyDiff: 3 });
     expect(await count(sharedBatchesTotal)).toBeGreaterThan(shared + 10);
   }, 120_000);
 
   it('seed 7: a backlog caught up by two sessions, in early diffs, with parts of 2 KiB', async () => {
     const shared = await count(sharedBatchesTotal);
-    await round(7, 500, { diffSessions: 2, minKeysPerEarlyDiff: 20, maxNotificationBytes: 2048, caughtUpBytes: 0 }, true);
+    await round(7, 500, { diffSessions: 2, minKeysPerEarlyDiff: 20, maxNotificationBytes: 2048 }, true);
     expect(await count(sharedBatchesTotal)).toBeGreaterThan(shared);
   }, 120_000);
 
   it('seed 10: 500 transactions, every diff of one session helped by two more that compare part of its roots, early diffs between', async () => {
     const [assisted, shared] = [await count(assistedDiffsTotal), await count(sharedBatchesTotal)];
-    const received = await round(10, 500, { diffSessions: 3, minRootsPerAssistedDiff: 1, minKeysPerEarlyDiff: 3, caughtUpBytes: 0 });
+    const received = await round(10, 500, { diffSessions: 3, minRootsPerAssistedDiff: 1, minKeysPerEarlyDiff: 3 });
     expect(await count(assistedDiffsTotal)).toBeGreaterThan(assisted + 10);
     // Helped, not shared: every batch still leaves as one notification per inquiry.
     expect(await count(sharedBatchesTotal)).toBe(shared);
@@ -240,7 +222,7 @@ describe('folding notifications onto the start gives the final result', () => {
   it('seed 11: a backlog too small to share, with a helper at hand, caught up in early diffs while it is decoded', async () => {
     const [early, shared] = [await count(earlyDiffsTotal), await count(sharedBatchesTotal)];
     // No TRUNCATE: one would count as every key, and start an early diff whatever the batch's size.
-    await round(11, 500, { diffSessions: 2, minRootsPerAssistedDiff: 2, minKeysPerEarlyDiff: 20, caughtUpBytes: 0 }, true, false);
+    await round(11, 500, { diffSessions: 2, minRootsPerAssistedDiff: 2, minKeysPerEarlyDiff: 20 }, true, false);
     // Its WAL cannot bring the keys that would make it shared: it does not wait for them. (Whether the
     // last diff is left enough roots to be assisted depends on what else writes WAL meanwhile.)
     expect(await count(earlyDiffsTotal)).toBeGreaterThan(early);
@@ -250,13 +232,13 @@ describe('folding notifications onto the start gives the final result', () => {
   it('seed 12: a backlog drained batch by batch: each closes before its barrier after its first early diff, the keys not yet diffed left to the next', async () => {
     const bounded = await count(boundedBatchesTotal);
     // The stream held at 2 keys: the barrier cannot overtake the diffs.
-    await round(12, 500, { minKeysPerEarlyDiff: 1, maxKeysWaiting: 2, maxKeysPerBatch: 1, caughtUpBytes: 0 }, true);
+    await round(12, 500, { minKeysPerEarlyDiff: 1, maxKeysWaiting: 2, maxKeysPerBatch: 1 }, true);
     expect(await count(boundedBatchesTotal)).toBeGreaterThan(bounded);
   }, 120_000);
 
   it('seed 13: the same with every batch shared by two sessions, and live transactions after', async () => {
     const [bounded, shared] = [await count(boundedBatchesTotal), await count(sharedBatchesTotal)];
-    const limits = { diffSessions: 2, minBytesPerSharedBatch: 0, minKeysPerEarlyDiff: 3, maxKeysWaiting: 6, maxKeysPerBatch: 8, caughtUpBytes: 0 };
+    const limits = { diffSessions: 2, minBytesPerSharedBatch: 0, minKeysPerEarlyDiff: 3, maxKeysWaiting: 6, maxKeysPerBatch: 8 };
     await round(13, 500, limits, true);
     await round(14, 300, limits);
     expect(await count(boundedBatchesTotal)).toBeGreaterThan(bounded + 10);
@@ -267,16 +249,9 @@ describe('folding notifications onto the start gives the final result', () => {
     // Every commit holds the stream; only a diff may release it, and a batch must never end with the
     // stream held and nothing left to diff (both hung capture for good).
     const pauses = await count(streamPausesTotal);
-    const limits = { maxKeysWaiting: 1, minKeysPerEarlyDiff: 1_000_000, caughtUpBytes: 0 };
+    const limits = { maxKeysWaiting: 1, minKeysPerEarlyDiff: 1_000_000 };
     await round(8, 500, limits);
     await round(9, 300, limits, true);
     expect(await count(streamPausesTotal)).toBeGreaterThan(pauses + 10);
-  }, 120_000);
-
-  it('seed 15: the stream held back at every arrived key while batches open caught up', async () => {
-    const [pauses, caughtUp] = [await count(streamPausesTotal), await count(caughtUpBatchesTotal)];
-    await round(15, 200, { ...caughtUpLimits, maxKeysWaiting: 1 }, false, true, 200);
-    expect(await count(streamPausesTotal)).toBeGreaterThan(pauses + 10);
-    expect(await count(caughtUpBatchesTotal)).toBeGreaterThan(caughtUp + 10);
   }, 120_000);
 });
