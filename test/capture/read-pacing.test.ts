@@ -86,6 +86,13 @@ describe('ReadPacing', () => {
     // A keepalive cut by the read's end: the rest of the message comes in the next read.
     expect(onlyKeepalives(keepalive().subarray(0, 12))).toBe(false);
     expect(onlyKeepalives(Buffer.concat([keepalive(), keepalive().subarray(0, 3)]))).toBe(false);
+    // Bytes inside a message that look like a keepalive's header with another length (here -1, which
+    // taken at its word would walk backwards for good) are not one.
+    const lookalike = keepalive();
+    lookalike.writeInt32BE(-1, 1);
+    expect(onlyKeepalives(lookalike)).toBe(false);
+    const longer = copyData(Buffer.concat([Buffer.from('k'), Buffer.alloc(40)]));
+    expect(onlyKeepalives(longer)).toBe(false);
   });
 
   it('stays held when a pause after a read runs out during the hold, and reads on once released', async () => {
