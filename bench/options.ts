@@ -93,6 +93,7 @@ function parse(argv: string[]): BenchOptions {
   }
   if (values.memory) parts.add('memory');
   if (parts.size === 0) throw new Error(`--only: no runs given`);
+  if (values['side-load'] !== '0' && !parts.has('paced')) throw new Error(`--side-load: it repeats the paced run, which --only leaves out`);
   // It becomes part of database, slot and queue names, unquoted, with room for the longest suffix.
   if (!/^[a-z][a-z0-9_]{0,39}$/.test(values.name)) {
     throw new Error(`--name: expected a lower-case letter, then up to 39 of a-z, 0-9 and _, got "${values.name}"`);

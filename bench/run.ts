@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   await withAdmin(`CREATE DATABASE ${DATABASE}`);
   const url = databaseUrl(DATABASE);
   let sideDatabaseUrl: string | null = null;
-  if (options.sideLoad > 0 && options.parts.has('paced')) {
+  if (options.sideLoad > 0) {
     await withAdmin(`DROP DATABASE IF EXISTS ${SIDE_DATABASE} WITH (FORCE)`);
     await withAdmin(`CREATE DATABASE ${SIDE_DATABASE}`);
     sideDatabaseUrl = databaseUrl(SIDE_DATABASE);

@@ -137,24 +137,24 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
     if (parts.has('paced')) {
       // Paced: the same while pushcdc streams, at a steady rate — latency at a stated load, not queueing.
       const paced = { rate: ctx.options.pacedRate, seconds: ctx.options.pacedSeconds };
-      tracker = new DeliveryTracker(() => work);
-      work = await runPaced(ctx.pool, spec, paced, (w) => (work = w));
-      await waitDelivered(tracker, work.commits.size, 120_000);
-      out.rows.push(measured('pushcdc paced', kind, size, Math.round(paced.rate * paced.seconds), tracker, work));
+      const pacedRun = async (label: string) => {
+        tracker = new DeliveryTracker(() => work);
+        work = await runPaced(ctx.pool, spec, paced, (w) => (work = w));
+        await waitDelivered(tracker, work.commits.size, 120_000);
+        out.rows.push(measured(label, kind, size, Math.round(paced.rate * paced.seconds), tracker, work));
+      };
+      await pacedRun('pushcdc paced');
       if (ctx.sideDatabaseUrl !== null) {
         // Once more while another database writes (see side-load.ts).
-        tracker = new DeliveryTracker(() => work);
         const side = startSideLoad(ctx.sideDatabaseUrl, ctx.options.sideLoad);
         try {
-          work = await runPaced(ctx.pool, spec, paced, (w) => (work = w));
-          await waitDelivered(tracker, work.commits.size, 120_000);
+          await pacedRun(PACED_SIDE_LOAD);
         } finally {
           const kept = await side.stop();
           out.notes.push(
             `pushcdc paced + side load ${kind} @ ${size.toLocaleString('en-US')}: the other database took ${kept.transactionsPerSecond.toFixed(0)} transactions/s (commit ${kept.meanMs.toFixed(1)} ms mean)`,
           );
         }
-        out.rows.push(measured(PACED_SIDE_LOAD, kind, size, Math.round(paced.rate * paced.seconds), tracker, work));
       }
     }
     // Backlog: the same workload written while pushcdc is stopped, then caught up (as the decode

@@ -96,4 +96,10 @@ describe('npm run bench', () => {
     expect(result.stderr).toContain('--name: expected a lower-case letter');
     expect(result.stderr).toContain('"Bench-1"');
   });
+
+  it('refuses a side load without the paced run it repeats, naming the option', async () => {
+    const result = await runBench(['--only', 'decode', '--side-load', '100'], 30_000);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--side-load: it repeats the paced run');
+  });
 });
