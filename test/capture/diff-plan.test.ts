@@ -10,7 +10,9 @@ import { useTestContext } from '../support/isolation.ts';
  * The diff statement is prepared once and run for every batch; after five runs PostgreSQL may switch
  * it to a generic plan, made without the key arrays' contents. Both kinds of plan must find the
  * stored rows to rewrite by Tid lookups, one per row — a generic plan that rescans an array of
- * row ids for each row made a 15,000-root diff take a second instead of a quarter of one.
+ * row ids for each row made a 15,000-root diff take a second instead of a quarter of one. And an
+ * inquiry over one table must meet its fresh and stored rows by key, one index lookup each, without
+ * the identity text, sorts and full join the general comparison needs.
  */
 const ctx = useTestContext('diff-plan', { sample: false });
 let project: ProjectDir;
@@ -31,9 +33,9 @@ afterAll(async () => {
   await project?.cleanup();
 });
 
-async function planOf(mode: 'force_custom_plan' | 'force_generic_plan'): Promise<string> {
-  await ctx.pool.query(`UPDATE p_item SET label = label || '!' WHERE id <= 1500`);
-  const keys = `{${Array.from({ length: 1500 }, (_, i) => i + 1).join(',')}}`;
+async function planOf(mode: 'force_custom_plan' | 'force_generic_plan', roots = 1500): Promise<string> {
+  await ctx.pool.query(`UPDATE p_item SET label = label || '!' WHERE id <= $1`, [roots]);
+  const keys = `{${Array.from({ length: roots }, (_, i) => i + 1).join(',')}}`;
   await client.query(`SET plan_cache_mode = ${mode}`);
   await client.query('BEGIN');
   try {
@@ -51,6 +53,15 @@ describe('the diff statement plan', () => {
       // The UPDATE of the 1,500 changed rows: a Tid scan per row, driven by the arrays' unnest.
       expect(text).toMatch(/Tid Scan on "state:PItems" \w+ \(actual rows=1 loops=1500\)\n\s+TID Cond: \(ctid = u\.tid\)/);
       expect(text).not.toMatch(/Filter: \(ctid = ANY/);
+    });
+  }
+
+  for (const mode of ['force_custom_plan', 'force_generic_plan'] as const) {
+    it(`${mode}: a one-table inquiry's roots are looked up by key, fresh and stored, with nothing sorted or merged`, async () => {
+      const text = await planOf(mode, 40);
+      expect(text).toMatch(/Index Scan using p_item_pkey on p_item i \(actual rows=1 loops=40\)/);
+      expect(text).toMatch(/Index Scan using "state:PItems_\w+" on "state:PItems" s \(actual rows=1 loops=40\)/);
+      expect(text).not.toMatch(/Full Join|Sort Key: .*COLLATE/);
     });
   }
 

@@ -44,6 +44,10 @@ export const INQUIRIES: Record<string, string> = {
       FROM m_customer c
       LEFT JOIN m_customer p ON p.id = c.parent_id
       LEFT JOIN m_order o ON o.customer_id = c.id`,
+  // One table: a root's key is its row's identity (the keyed comparison); rows enter and leave by filter.
+  NorthCustomers: `SELECT c.id, c.name, c.region FROM m_customer c WHERE c.region = 'north' AND c.active`,
+  // One table with a composite key, its rows not showing it: equal rows of different roots.
+  OrderAmounts: `SELECT o.status, o.amount FROM m_order o WHERE o.status <> 'void'`,
 };
 
 /** Small deterministic PRNG (mulberry32): a failing seed reproduces. */
