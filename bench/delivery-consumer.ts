@@ -6,11 +6,22 @@ import type { DeliveredMessage, DeliveryWorkerData, DeliveryWorkerMessage } from
  * message's row versions to `onDelivered`; resolves once the consumer is subscribed.
  */
 export interface DeliveryConsumer {
+  /** A deferred consumer subscribes now (see `deferred`); one already subscribed ignores it. */
+  consume(): void;
   close(): Promise<void>;
 }
 
-export async function consumeInWorker(amqpUrl: string, queue: string, onDelivered: (message: DeliveredMessage) => void): Promise<DeliveryConsumer> {
-  const worker = new Worker(new URL('./delivery-worker.mjs', import.meta.url), { workerData: { amqpUrl, queue } satisfies DeliveryWorkerData });
+/**
+ * `deferred`: resolve once connected, and subscribe only at consume(): the messages wait in the
+ * queue meanwhile, and reading them costs the machine nothing while the engine is being timed.
+ */
+export async function consumeInWorker(
+  amqpUrl: string,
+  queue: string,
+  onDelivered: (message: DeliveredMessage) => void,
+  deferred = false,
+): Promise<DeliveryConsumer> {
+  const worker = new Worker(new URL('./delivery-worker.mjs', import.meta.url), { workerData: { amqpUrl, queue, deferred } satisfies DeliveryWorkerData });
   let failure: Error | null = null;
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
@@ -24,7 +35,13 @@ export async function consumeInWorker(amqpUrl: string, queue: string, onDelivere
     });
     void exited.then(() => reject(failure ?? new Error('the delivery consumer thread ended before it subscribed')));
   });
+  let consuming = !deferred;
   return {
+    consume() {
+      if (consuming) return;
+      consuming = true;
+      worker.postMessage('consume');
+    },
     async close() {
       worker.postMessage('close');
       // A consumer that failed has exited already; one that hangs on close is ended.

@@ -13,6 +13,8 @@ import { versionsOf } from './workload.ts';
 export interface DeliveryWorkerData {
   amqpUrl: string;
   queue: string;
+  /** Subscribe only when the engine's thread posts 'consume' (see DeliveryConsumer.consume). */
+  deferred: boolean;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface DeliveredMessage {
   versions: Float64Array;
 }
 
-/** Posted once the consumer is subscribed. */
+/** Posted once the consumer is subscribed (deferred: once it is connected). */
 export interface ConsumerReady {
   kind: 'ready';
 }
@@ -35,23 +37,26 @@ export interface ConsumerReady {
 export type DeliveryWorkerMessage = DeliveredMessage | ConsumerReady;
 
 const port = parentPort!;
-const { amqpUrl, queue } = workerData as DeliveryWorkerData;
+const { amqpUrl, queue, deferred } = workerData as DeliveryWorkerData;
 const connection = await amqp.connect(amqpUrl, { noDelay: true });
 const channel = await connection.createChannel();
 await channel.assertQueue(queue, { durable: true });
 await channel.prefetch(2000);
-await channel.consume(queue, (msg) => {
-  if (!msg) return;
-  const { notification } = parseQueueMessage(msg.content.toString('utf8'));
-  const pairs: number[] = [];
-  for (const row of notification.Inserted) versionsOf(row, pairs);
-  const versions = new Float64Array(pairs);
-  const delivered: DeliveredMessage = { kind: 'delivered', messageId: String(msg.properties.messageId), versions };
-  port.postMessage(delivered, [versions.buffer]);
-  channel.ack(msg);
-});
+const subscribe = () =>
+  channel.consume(queue, (msg) => {
+    if (!msg) return;
+    const { notification } = parseQueueMessage(msg.content.toString('utf8'));
+    const pairs: number[] = [];
+    for (const row of notification.Inserted) versionsOf(row, pairs);
+    const versions = new Float64Array(pairs);
+    const delivered: DeliveredMessage = { kind: 'delivered', messageId: String(msg.properties.messageId), versions };
+    port.postMessage(delivered, [versions.buffer]);
+    channel.ack(msg);
+  });
+if (!deferred) await subscribe();
 port.postMessage({ kind: 'ready' } satisfies ConsumerReady);
 port.on('message', (message: unknown) => {
+  if (message === 'consume') void subscribe();
   if (message !== 'close') return;
   void connection.close().finally(() => port.close());
 });

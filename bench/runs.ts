@@ -185,7 +185,8 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
           for (const slot of ownWalSlots) await dropDecodeSlot(ctx.pool, slot);
         }
         const firstSend = watchFirstSend(ctx.pool, instanceNames(options.instance).slot);
-        pushcdc = await startPushcdc(options);
+        pushcdc = await startPushcdc({ ...options, deferDeliveries: true });
+        await pushcdc.deliver();
         await waitDelivered(tracker, work.commits.size, 300_000);
         // Timed, like the decode ceiling, from when the backlog's first WAL was sent (start-up and the
         // walsender finding its place are reported above, not counted here).
