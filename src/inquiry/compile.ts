@@ -325,9 +325,10 @@ async function readResultColumns(client: PoolClient, viewOid: number, hiddenName
 }
 
 /**
- * Aggregates, window functions, volatile and time-dependent functions. Every `name(` in the text is
- * looked up in pg_proc (the view's pg_depend rows do not list built-in functions: they are pinned).
- * A name is rejected when all its overloads are aggregates, window functions or volatile.
+ * Aggregates, window functions, set-returning, volatile and time-dependent functions. Every `name(`
+ * in the text is looked up in pg_proc (the view's pg_depend rows do not list built-in functions:
+ * they are pinned). A name is rejected when all its overloads are aggregates, window functions,
+ * set-returning or volatile.
  */
 async function checkFunctions(client: PoolClient, tokens: Token[]): Promise<void> {
   const calls = new Map<string, number>();
@@ -342,9 +343,10 @@ async function checkFunctions(client: PoolClient, tokens: Token[]): Promise<void
     }
   });
   if (calls.size === 0) return;
-  const { rows } = await client.query<{ name: string; kinds: string[]; volatilities: string[]; nargs: number[] }>(
+  const { rows } = await client.query<{ name: string; kinds: string[]; volatilities: string[]; nargs: number[]; sets: boolean }>(
     `SELECT proname::text AS name, array_agg(DISTINCT prokind::text) AS kinds,
-            array_agg(DISTINCT provolatile::text) AS volatilities, array_agg(DISTINCT pronargs::int) AS nargs
+            array_agg(DISTINCT provolatile::text) AS volatilities, array_agg(DISTINCT pronargs::int) AS nargs,
+            bool_and(proretset) AS sets
        FROM pg_proc WHERE proname = ANY($1::text[]) GROUP BY proname`,
     [[...calls.keys()]],
   );
@@ -353,6 +355,9 @@ async function checkFunctions(client: PoolClient, tokens: Token[]): Promise<void
     const only = (values: string[], value: string) => values.length === 1 && values[0] === value;
     if (only(f.kinds, 'a')) throw new CompileProblem(`aggregate function ${f.name}() is not allowed: an inquiry watches rows, not groups`, at);
     if (only(f.kinds, 'w')) throw new CompileProblem(`window function ${f.name}() is not allowed: each result row must depend on its own rows only`, at);
+    // Several result rows from one row of each table would share one row identity, which the diff
+    // keys its stored rows by.
+    if (f.sets) throw new CompileProblem(`set-returning function ${f.name}() is not allowed: each result row must come from one row of each table`, at);
     if (TIME_FUNCTIONS.has(f.name)) {
       throw new CompileProblem(`${f.name}() depends on the current time: the result must be a function of the current rows alone`, at);
     }

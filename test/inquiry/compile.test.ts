@@ -56,6 +56,7 @@ describe('bad inquiries get one clear message each', () => {
     ['UNION', 'SELECT c.name FROM customer c\nUNION\nSELECT c.status FROM customer c', /Bad\.sql:2:1: UNION is not allowed/],
     ['now()', 'SELECT c.name, now() AS seen FROM customer c', /Bad\.sql:1:16: now\(\) depends on the current time/],
     ['random()', 'SELECT c.name FROM customer c WHERE random() < 0.5', /Bad\.sql:1:37: random\(\) is a volatile function/],
+    ['set-returning function', "SELECT c.name, unnest(string_to_array(c.name, ' ')) AS word FROM customer c", /Bad\.sql:1:16: set-returning function unnest\(\) is not allowed/],
     ['CURRENT_DATE', 'SELECT c.name, current_date AS d FROM customer c', /Bad\.sql:1:16: CURRENT_DATE depends on the current date/],
     ['subquery over a table', 'SELECT c.name FROM customer c\nWHERE c.customer_id IN (SELECT o.customer_id FROM sales_order o)', /Bad\.sql:2:25: subqueries are not allowed/],
     ['derived table', 'SELECT x.name FROM (SELECT name FROM customer) x', /Bad\.sql:1:\d+: (subqueries|parenthesised FROM items) .*not allowed/],
