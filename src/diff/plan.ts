@@ -249,9 +249,8 @@ function compareCtes(plan: InquiryPlan, filter: ((x: string) => string) | null, 
  * `cmp` for roots given as key arrays (from parameter $first) of an inquiry keyed by its root (see
  * keyedByRoot): each root's fresh row and stored row looked up by its key, side by side, in key
  * order. A root's key is its row's identity, so there is no identity text to render, no sort and no
- * merge, and the planner estimates no constant array element by element (planning 14.6 → 1.6 ms).
- * Measured, the diff of 20,000 roots at a million rows: the backend's CPU 400 → 350 ms (medians of
- * 15 diffs each way, interleaved).
+ * merge. Measured, the diff of 20,000 roots at a million rows: the backend's CPU 400 → 350 ms
+ * (medians of 15 diffs each way, interleaved), planning 14.6 → 1.6 ms.
  */
 function keyedCmp(plan: InquiryPlan, first: number): string {
   const keys = plan.rootHidden.map((_, i) => `k${i}`);
