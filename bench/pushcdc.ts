@@ -2,7 +2,8 @@ import type { Broker } from '../src/broker/broker.ts';
 import { connectBroker } from '../src/broker/connect.ts';
 import { captureRole } from '../src/capture/role.ts';
 import { loadEnv, instanceNames } from '../src/config/env.ts';
-import { quoteIdent, type Pool } from '../src/db/pool.ts';
+import type { Pool } from '../src/db/pool.ts';
+import { outboxTable } from '../src/outbox/outbox.ts';
 import { loadInquiriesOrThrow } from '../src/inquiry/load.ts';
 import { rootLogger } from '../src/log.ts';
 import { consumeInWorker } from './delivery-consumer.ts';
@@ -142,12 +143,9 @@ export function settleRestartPoint(pool: Pool, slot: string, lsn: string, timeou
 
 /** Polls until the relay has published (and deleted) every outbox row. */
 async function waitOutboxSent(pool: Pool, stateSchema: string, timeoutMs = 300_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const outbox = `${quoteIdent(stateSchema)}.outbox`;
-  while ((await pool.query(`SELECT 1 FROM ${outbox} LIMIT 1`)).rowCount !== 0) {
-    if (Date.now() > deadline) throw new Error(`the relay left rows in ${outbox} for ${timeoutMs / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const outbox = outboxTable(stateSchema);
+  const empty = async () => (await pool.query(`SELECT 1 FROM ${outbox} LIMIT 1`)).rowCount === 0;
+  if (!(await pollUntil(empty, 20, timeoutMs))) throw new Error(`the relay left rows in ${outbox} for ${timeoutMs / 1000} s`);
 }
 
 export async function currentWalLsn(pool: Pool): Promise<string> {
@@ -163,13 +161,20 @@ async function waitSlotPast(
   pollMs: number,
   timeoutMs: number,
 ): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  return pollUntil(async () => {
     const { rows } = await pool.query<{ done: boolean }>(
       `SELECT coalesce(${position} >= $2::pg_lsn, false) AS done FROM pg_replication_slots WHERE slot_name = $1`,
       [slot, lsn],
     );
-    if (rows[0]?.done) return true;
+    return rows[0]?.done ?? false;
+  }, pollMs, timeoutMs);
+}
+
+/** Checks every `pollMs` until `done` says so; false when `timeoutMs` passed first. */
+async function pollUntil(done: () => Promise<boolean>, pollMs: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await done()) return true;
     await new Promise((r) => setTimeout(r, pollMs));
   }
   return false;
