@@ -39,9 +39,24 @@ export interface DiffSessionsOptions {
  * several sessions, one per core (measured: 10,000 order and line keys, 215-307 ms → 146-190 ms in
  * one process). plan_cache_mode auto whatever the server's default: a big diff is sent unnamed to
  * be planned for its keys (see keyedStatement), which force_generic_plan would defeat.
+ *
+ * `reads: 'keys'` (the diff sessions) also turns seq scans off: their statements look rows up by the
+ * keys they are given, and a lookup of cached pages costs far less than the planner's page costs say,
+ * so at some 20,000 roots it switched the join inquiry's diff to hashing every order (a million-row
+ * seq scan) where index lookups stay cheaper up to the largest diff by key, 100,000 roots (measured,
+ * the bench's join at a million rows: 24,000 roots 910 → 730 ms of CPU, 60,000 roots 1.83 → 1.44 s).
+ * A full diff reads whole tables and allows them again (see SCAN_WHOLE_TABLES_SQL); a table with no
+ * index to look its rows up by is still scanned, as there is no other way.
  */
-export function diffSettingsSql(command: 'SET' | 'SET LOCAL'): string {
-  const settings = { work_mem: "'64MB'", jit: 'off', random_page_cost: '1.1', max_parallel_workers_per_gather: '0', plan_cache_mode: 'auto' };
+export function diffSettingsSql(command: 'SET' | 'SET LOCAL', reads: 'keys' | 'whole' = 'keys'): string {
+  const settings = {
+    work_mem: "'64MB'",
+    jit: 'off',
+    random_page_cost: '1.1',
+    max_parallel_workers_per_gather: '0',
+    plan_cache_mode: 'auto',
+    ...(reads === 'keys' ? { enable_seqscan: 'off' } : {}),
+  };
   return Object.entries(settings)
     .map(([name, value]) => `${command} ${name} = ${value}`)
     .join('; ');

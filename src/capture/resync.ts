@@ -32,8 +32,8 @@ export async function resyncStates(options: ResyncOptions): Promise<AssembledNot
   return inTransaction(
     options.pool,
     async (client) => {
-      // As the diff sessions run, for this transaction only (a pool connection).
-      await client.query(`${diffSettingsSql('SET LOCAL')}; ${CREATE_DIFF_ROWS_SQL}`);
+      // As the diff sessions run, for this transaction only (a pool connection); its diffs are full ones.
+      await client.query(`${diffSettingsSql('SET LOCAL', 'whole')}; ${CREATE_DIFF_ROWS_SQL}`);
       await client.query(lockTablesSql(options.plans));
       const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
       let changed = 0;

@@ -20,6 +20,13 @@ export interface DiffLimits {
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /**
+ * Before a full diff: the diff sessions plan without seq scans (see diffSettingsSql), and a full
+ * diff reads whole tables. Until the batch's transaction ends; a diff by key planned after it in the
+ * same batch is planned as it would be without the sessions' setting.
+ */
+export const SCAN_WHOLE_TABLES_SQL = 'SET LOCAL enable_seqscan = on';
+
+/**
  * The roots one inquiry has diffed, or is diffing, in the current batch. Every diff of a batch reads
  * the same snapshot, so a root diffed once holds exactly its snapshot rows: diffing it again (a row
  * touched again later in a backlog) finds nothing, and is skipped. A root is claimed as soon as a
@@ -131,7 +138,10 @@ export async function diffInquiry(
   if (mode === 'roots') return diffRoots(sessions, plan, [...roots.values()]);
   // A full diff takes no keys (each session its share of the state, when there are several).
   const results = await Promise.all(
-    sessions.map((session, share) => session.query(prepared(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : []))),
+    sessions.map(async (session, share) => {
+      await session.query(SCAN_WHOLE_TABLES_SQL);
+      return session.query(prepared(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : []));
+    }),
   );
   return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);
 }

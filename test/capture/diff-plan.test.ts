@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCAN_WHOLE_TABLES_SQL } from '../../src/diff/diff.ts';
 import { DIFF_ROWS_TABLE } from '../../src/diff/diff-rows.ts';
 import { diffSql, shareRootsSql, type InquiryPlan } from '../../src/diff/plan.ts';
 import { diffSession, plansWithState } from '../support/diff-state.ts';
@@ -12,19 +13,28 @@ import { useTestContext } from '../support/isolation.ts';
  * stored rows to rewrite by Tid lookups, one per row — a generic plan that rescans an array of
  * row ids for each row made a 15,000-root diff take a second instead of a quarter of one. And an
  * inquiry over one table must meet its fresh and stored rows by key, one index lookup each, without
- * the identity text, sorts and full join the general comparison needs.
+ * the identity text, sorts and full join the general comparison needs. A diff by key stays on index
+ * lookups however many roots it is given (a full diff scans).
  */
 const ctx = useTestContext('diff-plan', { sample: false });
 let project: ProjectDir;
 let plan: InquiryPlan;
+let joinPlan: InquiryPlan;
 let client: pg.Client;
 
 beforeAll(async () => {
   await ctx.pool.query(`CREATE TABLE p_item (id int PRIMARY KEY, label text NOT NULL);
-    INSERT INTO p_item SELECT g, 'item ' || g FROM generate_series(1, 2000) g;`);
+    INSERT INTO p_item SELECT g, 'item ' || g FROM generate_series(1, 2000) g;
+    CREATE TABLE p_customer (id int PRIMARY KEY, name text NOT NULL);
+    CREATE TABLE p_order (id int PRIMARY KEY, customer_id int NOT NULL, amount int NOT NULL);
+    CREATE INDEX ON p_order (customer_id);
+    INSERT INTO p_customer SELECT g, 'customer ' || g FROM generate_series(1, 20000) g;
+    INSERT INTO p_order SELECT g, g, g % 100 FROM generate_series(1, 20000) g;
+    ANALYZE p_customer, p_order;`);
   project = await createProjectDir('diff-plan');
   await project.write('inquiries/PItems.sql', 'SELECT i.id, i.label FROM p_item i');
-  [plan] = (await plansWithState(ctx, project.dir)) as [InquiryPlan];
+  await project.write('inquiries/POrders.sql', 'SELECT c.id, c.name, o.id AS order_id, o.amount FROM p_customer c LEFT JOIN p_order o ON o.customer_id = c.id');
+  [plan, joinPlan] = (await plansWithState(ctx, project.dir)) as [InquiryPlan, InquiryPlan];
   client = await diffSession(ctx);
   await client.query(`PREPARE diff_roots(text[]) AS ${diffSql(plan, 'roots')}`);
 });
@@ -64,6 +74,27 @@ describe('the diff statement plan', () => {
       expect(text).not.toMatch(/Full Join|Sort Key: .*COLLATE/);
     });
   }
+
+  it('looks the rows of a join inquiry up by key even for a quarter of its roots, where the planner would hash whole tables', async () => {
+    const keys = Array.from({ length: 5000 }, (_, i) => String(4 * i + 1));
+    const explain = async () => {
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN (COSTS OFF) ${diffSql(joinPlan, 'roots')}`, values: [keys] });
+      return rows.map((r) => r['QUERY PLAN']).join('\n');
+    };
+    const keyed = await explain();
+    expect(keyed).toMatch(/Index Scan using p_order_customer_id_idx on p_order o/);
+    expect(keyed).not.toMatch(/Seq Scan/);
+    // The same statement planned as a full diff's session plans: whole-table scans, hashed.
+    await client.query('BEGIN');
+    try {
+      await client.query(SCAN_WHOLE_TABLES_SQL);
+      expect(await explain()).toMatch(/Seq Scan on p_order o/);
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${diffSql(joinPlan, 'all')}`);
+      expect(rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Seq Scan on p_customer c/);
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  });
 
   it('cuts the roots of a shared batch into the shares a full diff gives each session', async () => {
     await ctx.pool.query(`UPDATE p_item SET label = label || '?'`);
