@@ -17,6 +17,8 @@ export interface DiffSessionsOptions {
   count: number;
   /** `LOCK TABLE … IN ACCESS SHARE MODE` of every watched table: what every batch holds. */
   lockTables: string;
+  /** How the sessions plan (see diffSettingsSql). */
+  reads: 'keys' | 'whole';
   /** A batch whose notification is expected to be bigger than this is shared. */
   sharedBatchBytes: number;
   /** A batch not shared gets the helpers' help from a diff of this many keys on (see assistIfBig). */
@@ -45,8 +47,12 @@ export interface DiffSessionsOptions {
  * so at some 20,000 roots it switched the join inquiry's diff to hashing every order (a million-row
  * seq scan) where index lookups stay cheaper up to the largest diff by key, 100,000 roots (measured,
  * the bench's join at a million rows: 24,000 roots 910 → 730 ms of CPU, 60,000 roots 1.83 → 1.44 s).
- * A full diff reads whole tables and allows them again (see SCAN_WHOLE_TABLES_SQL); a table with no
- * index to look its rows up by is still scanned, as there is no other way.
+ * A full diff reads whole tables and allows them again (see SCAN_WHOLE_TABLES_SQL). When some
+ * lookup has no index to make it (see findTableScans), the sessions plan with seq scans (`reads:
+ * 'whole'`): with them off, the planner still reads that table whole, but through an index in key
+ * order when the next join can use that order, which is slower than the scan it replaces (measured,
+ * the join's fresh rows of 5,000 roots with the orders' customer_id index dropped: 258-294 ms through
+ * the orders' primary key, 111-127 ms with a seq scan).
  */
 export function diffSettingsSql(command: 'SET' | 'SET LOCAL', reads: 'keys' | 'whole' = 'keys'): string {
   const settings = {
@@ -109,7 +115,7 @@ export class DiffSessions {
   async connect(plans: InquiryPlan[]): Promise<void> {
     await Promise.all(this.all.map((c) => c.connect()));
     this.pids = await Promise.all(this.all.map(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
-    const settings = `${diffSettingsSql('SET')}; ${CREATE_DIFF_ROWS_SQL}`;
+    const settings = `${diffSettingsSql('SET', this.options.reads)}; ${CREATE_DIFF_ROWS_SQL}`;
     await Promise.all(this.all.map(retainBackendMemory));
     // The sessions write the state: after a checkpoint, mostly as whole-page images (see there).
     const [compression] = await Promise.all(this.all.map(compressPageImages));

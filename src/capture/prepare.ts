@@ -2,6 +2,7 @@ import type { InstanceNames } from '../config/env.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import { planInquiry, type InquiryPlan } from '../diff/plan.ts';
 import { syncStates, type StateSync } from '../diff/state.ts';
+import { findTableScans, type TableScan } from '../diff/table-scans.ts';
 import type { CompiledInquiry } from '../inquiry/compile.ts';
 import { applyViews } from '../inquiry/views.ts';
 import type { Logger } from '../log.ts';
@@ -24,6 +25,8 @@ export interface PreparedCapture {
   slot: SlotOrigin;
   /** Kept states brought up to date (see resyncStates): which, why, and into how many notifications. */
   resynced: { inquiries: string[]; reason: string; notifications: number } | null;
+  /** Lookups of a diff by key that read a whole table, for want of an index (see findTableScans). */
+  tableScans: TableScan[];
 }
 
 /** What a resync needs beyond the pool (see resyncStates). */
@@ -40,6 +43,7 @@ export async function prepareCapture(
   resync: ResyncSettings,
 ): Promise<PreparedCapture> {
   await inTransaction(pool, (client) => applyViews(client, inquiries, names.viewSchema));
+  const tableScans = await warnOfTableScans(pool, inquiries, logger);
   const publication = await ensurePublication(
     pool,
     names.publication,
@@ -72,9 +76,32 @@ export async function prepareCapture(
     reason = `publication ${names.publication} no longer listed ${tables}`;
     logger.warn({ publication: names.publication, tables }, `${reason}: listed again`);
   }
-  if (stale.length === 0 || reason === null) return { plans, states, slot, resynced: null };
+  if (stale.length === 0 || reason === null) return { plans, states, slot, resynced: null, tableScans };
   const staleNames = stale.map((p) => p.inquiry.name);
   logger.warn({ inquiries: staleNames }, 'these states miss changes no slot holds: comparing each whole with its current result');
   const made = await resyncStates({ ...resync, pool, stateSchema: names.stateSchema, plans: stale, logger });
-  return { plans, states, slot, resynced: { inquiries: staleNames, reason, notifications: made.length } };
+  return { plans, states, slot, resynced: { inquiries: staleNames, reason, notifications: made.length }, tableScans };
+}
+
+/**
+ * Says which tables a diff by key reads whole (see findTableScans): each costs every batch that needs
+ * it a scan, and while there is one the diff sessions plan with seq scans (see diffSettingsSql).
+ */
+async function warnOfTableScans(pool: Pool, inquiries: CompiledInquiry[], logger: Logger): Promise<TableScan[]> {
+  const client = await pool.connect();
+  const scans: TableScan[] = [];
+  try {
+    for (const inquiry of inquiries) {
+      for (const scan of await findTableScans(client, inquiry)) {
+        scans.push(scan);
+        logger.warn(
+          { inquiry: inquiry.name, table: scan.table, alias: scan.alias, rows: scan.rows, lookup: scan.purpose },
+          'a diff of this inquiry reads a table whole for want of an index to look its rows up by: index the columns its join condition reads',
+        );
+      }
+    }
+  } finally {
+    client.release();
+  }
+  return scans;
 }

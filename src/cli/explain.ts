@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { PushcdcError, ProblemsError } from '../errors.ts';
+import { findTableScans } from '../diff/table-scans.ts';
 import { explainInquiry } from '../inquiry/explain.ts';
 import { loadInquiries, readInquirySources } from '../inquiry/load.ts';
 import { withContext, type DirOption } from './context.ts';
@@ -7,7 +8,7 @@ import { withContext, type DirOption } from './context.ts';
 export function registerExplain(program: Command): void {
   program
     .command('explain <inquiry>')
-    .description('root table, tables and their key columns, join tree, tracked columns, generated SQL')
+    .description('root table, tables and their key columns, join tree, tracked columns, lookups by key (tables a diff reads whole), generated SQL')
     .option('--dir <path>', 'folder holding inquiries/, destinations/, stores/', '.')
     .action(async (name: string, options: DirOption) => {
       await withContext(options, async (ctx) => {
@@ -19,7 +20,9 @@ export function registerExplain(program: Command): void {
           const known = (await readInquirySources(ctx.dir)).sources.map((s) => s.name).sort();
           throw new PushcdcError('NOT_FOUND', `no inquiry named "${name}"; known: ${known.join(', ') || '(none)'}`);
         }
-        process.stdout.write(`${explainInquiry(inquiry, ctx.names.viewSchema)}\n`);
+        const client = await ctx.pool.connect();
+        const scans = await findTableScans(client, inquiry).finally(() => client.release());
+        process.stdout.write(`${explainInquiry(inquiry, ctx.names.viewSchema, scans)}\n`);
       }, false);
     });
 }

@@ -115,21 +115,45 @@ export function shareRootsSql(plan: InquiryPlan, sessions: number): string {
  GROUP BY 1`;
 }
 
+/** A row's root key as text columns r0, r1, … (from a state row or a view row `x`). */
+const rootKeyColumns = (plan: InquiryPlan, x: string) => plan.rootHidden.map((h, i) => `${x}.${q(h.name)}::text AS r${i}`).join(', ');
+
 /**
  * Root keys (as text columns r0, r1, …) of stored and fresh rows holding any of the given keys of
  * the given aliases: fresh rows' roots along the alias's root path when it has one, else through
  * the lookup view. Parameters: each alias's key arrays, in order.
  */
 export function rootKeysSql(plan: InquiryPlan, aliases: AliasLookup[]): string {
-  const roots = (x: string) => plan.rootHidden.map((h, i) => `${x}.${q(h.name)}::text AS r${i}`).join(', ');
   const parts: string[] = [];
   let param = 1;
   for (const a of aliases) {
-    parts.push(`SELECT ${roots('s')} FROM ${plan.stateTable} s WHERE ${keyFilter('s', a.hidden, param)}`);
-    parts.push(a.rootPath ? alongPathSql(a, a.rootPath, param) : `SELECT ${roots('v')} FROM ${plan.lookupView} v WHERE ${keyFilter('v', a.hidden, param)}`);
+    parts.push(`SELECT ${rootKeyColumns(plan, 's')} FROM ${plan.stateTable} s WHERE ${keyFilter('s', a.hidden, param)}`);
+    parts.push(freshRootsSql(plan, a, param));
     param += a.hidden.length;
   }
   return parts.join('\nUNION\n');
+}
+
+/**
+ * The statements of a diff by key that read the inquiry's own tables (through its views), each with
+ * what it is for: the fresh rows of given roots (freshSql), and per joined alias the roots of its
+ * rows with given keys (the fresh side of rootKeysSql). Parameters: key arrays. Planned, not run, by
+ * findTableScans.
+ */
+export function sourceLookupsSql(plan: InquiryPlan): { purpose: string; sql: string }[] {
+  const lookups = [{ purpose: 'the fresh rows of the roots a batch touched', sql: freshSql(plan, (x) => keyFilter(x, plan.rootHidden, 1)) }];
+  const rootAlias = plan.inquiry.tables[0]!.alias;
+  for (const a of [...plan.aliasesByTable.values()].flat()) {
+    if (a.alias === rootAlias) continue;
+    lookups.push({ purpose: `the roots of changed ${a.alias} rows`, sql: freshRootsSql(plan, a, 1) });
+  }
+  return lookups;
+}
+
+/** Root keys (r0, r1, …) of the alias's current rows with the given keys: along its root path, else through the lookup view. */
+function freshRootsSql(plan: InquiryPlan, a: AliasLookup, param: number): string {
+  if (a.rootPath) return alongPathSql(a, a.rootPath, param);
+  return `SELECT ${rootKeyColumns(plan, 'v')} FROM ${plan.lookupView} v WHERE ${keyFilter('v', a.hidden, param)}`;
 }
 
 /** The roots of the alias's rows with the given keys, along its root path (see RootPath). */

@@ -1,8 +1,9 @@
+import type { TableScan } from '../diff/table-scans.ts';
 import type { CompiledInquiry } from './compile.ts';
 import { viewStatements } from './views.ts';
 
 /** The human-readable account of a compiled inquiry that `pushcdc explain` prints. */
-export function explainInquiry(inquiry: CompiledInquiry, schema: string): string {
+export function explainInquiry(inquiry: CompiledInquiry, schema: string, scans: TableScan[]): string {
   const lines: string[] = [];
   const root = inquiry.tables[0]!;
   const qualified = (t: (typeof inquiry.tables)[number]) => `${t.info.schema}.${t.info.name}`;
@@ -42,6 +43,8 @@ export function explainInquiry(inquiry: CompiledInquiry, schema: string): string
     }
   }
   lines.push('');
+  lines.push(...lookupLines(scans));
+  lines.push('');
   lines.push('Result columns:');
   for (const c of inquiry.resultColumns) lines.push(`  ${c.name}  ${c.type}${c.json === 'plain' ? '' : '  (exact: a string when a double would round it)'}`);
   lines.push('');
@@ -56,4 +59,14 @@ export function explainInquiry(inquiry: CompiledInquiry, schema: string): string
   lines.push('Generated SQL:');
   for (const s of viewStatements(inquiry, schema)) lines.push(`${s};`, '');
   return lines.join('\n');
+}
+
+/** Whether every lookup of a diff by key goes through an index, and where not, which table it reads whole. */
+function lookupLines(scans: TableScan[]): string[] {
+  if (scans.length === 0) return ['Lookups by key: every one goes through an index (a batch reads only the rows it needs)'];
+  return [
+    'Lookups by key: some read a whole table, in every batch that needs them, for want of an index to look its rows up by',
+    '(index the columns the join conditions read):',
+    ...scans.map((s) => `  ${s.table} ${s.alias}, about ${Math.round(s.rows).toLocaleString('en-US')} rows: read whole for ${s.purpose}`),
+  ];
 }

@@ -1,0 +1,91 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareCapture } from '../../src/capture/prepare.ts';
+import { findTableScans } from '../../src/diff/table-scans.ts';
+import type { CompiledInquiry } from '../../src/inquiry/compile.ts';
+import { loadInquiriesOrThrow } from '../../src/inquiry/load.ts';
+import { runCli } from '../support/cli.ts';
+import { createProjectDir, type ProjectDir } from '../support/files.ts';
+import { useTestContext } from '../support/isolation.ts';
+
+/**
+ * A diff by key looks rows up by index; a join column with no index (PostgreSQL indexes primary
+ * keys, not the columns that reference them) leaves a lookup that reads the whole table in every
+ * batch. `pushcdc explain` names such tables, capture's start warns of them, and the check leaves
+ * nothing behind.
+ */
+const ctx = useTestContext('table-scans', { sample: false });
+let project: ProjectDir;
+let inquiries: Map<string, CompiledInquiry>;
+
+beforeAll(async () => {
+  await ctx.pool.query(`CREATE TABLE t_customer (id int PRIMARY KEY, name text);
+    CREATE TABLE t_order (nbr int PRIMARY KEY, customer_id int, amount int);
+    CREATE TABLE t_line (id int PRIMARY KEY, order_nbr int, qty int);
+    CREATE INDEX ON t_line (order_nbr);
+    INSERT INTO t_customer SELECT g, 'customer ' || g FROM generate_series(1, 1000) g;
+    INSERT INTO t_order SELECT g, g, g FROM generate_series(1, 1000) g;
+    INSERT INTO t_line SELECT g, g, 1 FROM generate_series(1, 1000) g;
+    ANALYZE t_customer, t_order, t_line;`);
+  project = await createProjectDir('table-scans');
+  await project.write(
+    'inquiries/Lines.sql',
+    `SELECT c.id, c.name, o.nbr, o.amount, l.id AS line, l.qty
+       FROM t_customer c
+       LEFT JOIN t_order o ON o.customer_id = c.id
+       LEFT JOIN t_line l ON l.order_nbr = o.nbr`,
+  );
+  await project.write('inquiries/Orders.sql', 'SELECT c.id, c.name, o.nbr, o.amount FROM t_customer c LEFT JOIN t_order o ON o.customer_id = c.id');
+  await project.write('inquiries/OrderLines.sql', 'SELECT o.nbr, o.amount, l.id AS line, l.qty FROM t_order o LEFT JOIN t_line l ON l.order_nbr = o.nbr');
+  inquiries = new Map((await loadInquiriesOrThrow(ctx.pool, project.dir)).inquiries.map((i) => [i.name, i]));
+});
+afterAll(async () => {
+  await project?.cleanup();
+});
+
+describe('tables a diff by key reads whole', () => {
+  it('names the joined table whose join column has no index, for the lookup that reads it', async () => {
+    const client = await ctx.pool.connect();
+    try {
+      const scan = { purpose: 'the fresh rows of the roots a batch touched', table: 'public.t_order', alias: 'o', rows: 1000 };
+      // Read by a seq scan; and, where the next join can use the order of its primary key, through that
+      // index with no condition.
+      expect(await findTableScans(client, inquiries.get('Orders')!)).toEqual([scan]);
+      expect(await findTableScans(client, inquiries.get('Lines')!)).toEqual([scan]);
+      // Nothing left behind on the connection: no prepared statement, no temporary view.
+      const { rows } = await client.query<{ prepared: number; views: number }>(
+        `SELECT (SELECT count(*) FROM pg_prepared_statements)::int AS prepared,
+                (SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND relkind = 'v')::int AS views`,
+      );
+      expect(rows[0]).toEqual({ prepared: 0, views: 0 });
+    } finally {
+      client.release();
+    }
+  });
+
+  it('finds none when every lookup has an index, and says so in pushcdc explain', async () => {
+    const client = await ctx.pool.connect();
+    try {
+      expect(await findTableScans(client, inquiries.get('OrderLines')!)).toEqual([]);
+    } finally {
+      client.release();
+    }
+    const ok = await runCli(['explain', 'OrderLines', '--dir', project.dir], ctx.env);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('Lookups by key: every one goes through an index');
+    const scanned = await runCli(['explain', 'Lines', '--dir', project.dir], ctx.env);
+    expect(scanned.code).toBe(0);
+    expect(scanned.stdout).toMatch(/public\.t_order o, about 1,000 rows: read whole for the fresh rows of the roots a batch touched/);
+  });
+
+  it('warns of them as capture starts, and hands them on', async () => {
+    const logged: { level: number; table?: string; alias?: string; inquiry?: string; lookup?: string }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
+    const prepared = await prepareCapture(ctx.pool, ctx.names, [...inquiries.values()], logger, { company: 'c', maxNotificationBytes: 1 << 20 });
+    // What decides how the diff sessions plan (see diffSettingsSql).
+    expect(prepared.tableScans.map((s) => s.table)).toEqual(['public.t_order', 'public.t_order']);
+    const scans = logged.filter((l) => l.table !== undefined);
+    const warning = { level: 40, table: 'public.t_order', alias: 'o', lookup: 'the fresh rows of the roots a batch touched' };
+    expect(scans).toEqual([expect.objectContaining({ ...warning, inquiry: 'Lines' }), expect.objectContaining({ ...warning, inquiry: 'Orders' })]);
+  });
+});
