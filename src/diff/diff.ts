@@ -20,9 +20,9 @@ export interface DiffLimits {
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /**
- * Before a full diff: the diff sessions plan without seq scans (see diffSettingsSql), and a full
- * diff reads whole tables. Until the batch's transaction ends; a diff by key planned after it in the
- * same batch is planned as it would be without the sessions' setting.
+ * Before a full diff, which reads whole tables: the diff sessions usually plan without seq scans (see
+ * diffSettingsSql). Until the batch's transaction ends; a diff by key planned after it in the same
+ * batch is planned as it would be without the sessions' setting.
  */
 export const SCAN_WHOLE_TABLES_SQL = 'SET LOCAL enable_seqscan = on';
 
