@@ -21,7 +21,8 @@ export async function consumeInWorker(
   onDelivered: (message: DeliveredMessage) => void,
   deferred = false,
 ): Promise<DeliveryConsumer> {
-  const worker = new Worker(new URL('./delivery-worker.mjs', import.meta.url), { workerData: { amqpUrl, queue, deferred } satisfies DeliveryWorkerData });
+  const workerData: DeliveryWorkerData = { module: new URL('./delivery-worker.ts', import.meta.url).href, amqpUrl, queue, deferred };
+  const worker = new Worker(new URL('./worker.mjs', import.meta.url), { workerData });
   let failure: Error | null = null;
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {

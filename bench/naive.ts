@@ -1,55 +1,57 @@
-import type { Pool } from '../src/db/pool.ts';
-import { DeliveryTracker } from './stats.ts';
-import { versionsOf } from './workload.ts';
+import { Worker } from 'node:worker_threads';
+import type { DeliveryTracker } from './stats.ts';
+import type { NaiveWorkerData, NaiveWorkerMessage } from './naive-worker.ts';
 
 /**
  * The baseline other systems use: re-run the whole inquiry, diff it against the previous result,
  * repeat (Hasura-style polling, back to back). Cost per round grows with the table, not the change.
+ * The rounds run on a thread of their own (see naive-worker.ts); each round's changed rows count as
+ * seen when its read returned.
  */
 export class NaivePoller {
-  private previous = new Map<string, string>();
-  private running = false;
-  private loop: Promise<void> | null = null;
+  private readonly worker: Worker;
+  private readonly ready: Promise<void>;
+  private readonly stopped: Promise<void>;
   rounds = 0;
   roundMs: number[] = [];
 
-  constructor(
-    private readonly pool: Pool,
-    private readonly sql: string,
-    private readonly keyColumns: string[],
-    private readonly tracker: DeliveryTracker,
-  ) {}
+  constructor(databaseUrl: string, sql: string, keyColumns: string[], tracker: DeliveryTracker) {
+    const workerData: NaiveWorkerData = { module: new URL('./naive-worker.ts', import.meta.url).href, databaseUrl, sql, keyColumns };
+    this.worker = new Worker(new URL('./worker.mjs', import.meta.url), { workerData });
+    const failed = new Promise<never>((_, reject) => {
+      this.worker.once('error', reject);
+      this.worker.once('exit', () => reject(new Error('the naive baseline thread ended unasked')));
+    });
+    failed.catch(() => undefined);
+    let ready!: () => void;
+    let stopped!: () => void;
+    this.ready = Promise.race([new Promise<void>((resolve) => (ready = resolve)), failed]);
+    this.stopped = Promise.race([new Promise<void>((resolve) => (stopped = resolve)), failed]);
+    this.worker.on('message', (message: NaiveWorkerMessage) => {
+      if (message.kind === 'ready') ready();
+      else if (message.kind === 'stopped') stopped();
+      else {
+        // From the epoch to this thread's performance.now(), which the workload's commit times use.
+        tracker.observe(message.versions, message.at - performance.timeOrigin);
+        this.rounds++;
+        this.roundMs.push(message.ms);
+      }
+    });
+  }
 
+  /** Resolves once the thread has read the starting result. */
   async prime(): Promise<void> {
-    this.previous = await this.read();
+    await this.ready;
   }
 
   start(): void {
-    this.running = true;
-    this.loop = (async () => {
-      while (this.running) await this.round();
-    })();
+    this.worker.postMessage('start');
   }
 
+  /** Ends the rounds after the one under way, and the thread. */
   async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-  }
-
-  private async read(): Promise<Map<string, string>> {
-    const { rows } = await this.pool.query<Record<string, unknown>>(this.sql);
-    return new Map(rows.map((r) => [this.keyColumns.map((k) => String(r[k])).join('|'), JSON.stringify(r)]));
-  }
-
-  private async round(): Promise<void> {
-    const started = performance.now();
-    const current = await this.read();
-    const at = performance.now();
-    for (const [key, row] of current) {
-      if (this.previous.get(key) !== row) this.tracker.observe(versionsOf(JSON.parse(row) as Record<string, unknown>), at);
-    }
-    this.previous = current;
-    this.rounds++;
-    this.roundMs.push(performance.now() - started);
+    this.worker.postMessage('stop');
+    await this.stopped;
+    await this.worker.terminate();
   }
 }

@@ -247,7 +247,7 @@ async function naiveRun(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutput):
   let work = emptyWork();
   const tracker = new DeliveryTracker(() => work);
   const keys = spec.kind === 'single' ? ['id'] : ['id', 'order_id', 'line_id'];
-  const poller = new NaivePoller(ctx.pool, INQUIRIES[spec.kind], keys, tracker);
+  const poller = new NaivePoller(ctx.databaseUrl, INQUIRIES[spec.kind], keys, tracker);
   await poller.prime();
   poller.start();
   try {
