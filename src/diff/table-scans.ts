@@ -41,10 +41,11 @@ function* wholeTableScans(node: PlanNode): Generator<PlanNode> {
 }
 
 /**
- * The tables an inquiry's diffs by key read whole. Each lookup is planned as the diff sessions plan
- * when every lookup has an index (seq scans off, so a table still read whole has no index to look
- * its rows up by), as a generic plan (no keys needed), against the inquiry's views created as temporary views in a transaction rolled back:
- * nothing is left behind and a running engine's views are not touched.
+ * The tables an inquiry's diffs by key read whole. Each lookup is planned with seq scans off, as the
+ * diff sessions plan while every lookup has an index (so a table still read whole has none to look
+ * its rows up by), as a generic plan (no keys needed), against the inquiry's views created as
+ * temporary views in a transaction rolled back: nothing is left behind, and a running engine's views
+ * are not touched.
  */
 export async function findTableScans(client: PoolClient, inquiry: CompiledInquiry): Promise<TableScan[]> {
   const plan = planInquiry(inquiry, 'pg_temp', 'pg_temp');
