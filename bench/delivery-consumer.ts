@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { startWorker } from './worker-thread.ts';
 import type { DeliveredMessage, DeliveryWorkerData, DeliveryWorkerMessage } from './delivery-worker.ts';
 
 /**
@@ -21,8 +21,7 @@ export async function consumeInWorker(
   onDelivered: (message: DeliveredMessage) => void,
   deferred = false,
 ): Promise<DeliveryConsumer> {
-  const workerData: DeliveryWorkerData = { module: new URL('./delivery-worker.ts', import.meta.url).href, amqpUrl, queue, deferred };
-  const worker = new Worker(new URL('./worker.mjs', import.meta.url), { workerData });
+  const worker = startWorker(new URL('./delivery-worker.ts', import.meta.url), { amqpUrl, queue, deferred } satisfies DeliveryWorkerData);
   let failure: Error | null = null;
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {

@@ -11,8 +11,6 @@ import { versionsOf } from './workload.ts';
  * one small message per delivery.
  */
 export interface DeliveryWorkerData {
-  /** This module (see worker.mjs). */
-  module: string;
   amqpUrl: string;
   queue: string;
   /** Subscribe only when the engine's thread posts 'consume' (see DeliveryConsumer.consume). */

@@ -9,8 +9,6 @@ import { versionsOf } from './workload.ts';
  * so the baseline measured its own drag on the workload rather than how fast it follows it.
  */
 export interface NaiveWorkerData {
-  /** This module (see worker.mjs). */
-  module: string;
   databaseUrl: string;
   sql: string;
   keyColumns: string[];

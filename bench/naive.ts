@@ -1,6 +1,7 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { DeliveryTracker } from './stats.ts';
 import type { NaiveWorkerData, NaiveWorkerMessage } from './naive-worker.ts';
+import { startWorker } from './worker-thread.ts';
 
 /**
  * The baseline other systems use: re-run the whole inquiry, diff it against the previous result,
@@ -16,8 +17,7 @@ export class NaivePoller {
   roundMs: number[] = [];
 
   constructor(databaseUrl: string, sql: string, keyColumns: string[], tracker: DeliveryTracker) {
-    const workerData: NaiveWorkerData = { module: new URL('./naive-worker.ts', import.meta.url).href, databaseUrl, sql, keyColumns };
-    this.worker = new Worker(new URL('./worker.mjs', import.meta.url), { workerData });
+    this.worker = startWorker(new URL('./naive-worker.ts', import.meta.url), { databaseUrl, sql, keyColumns } satisfies NaiveWorkerData);
     const failed = new Promise<never>((_, reject) => {
       this.worker.once('error', reject);
       this.worker.once('exit', () => reject(new Error('the naive baseline thread ended unasked')));

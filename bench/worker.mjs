@@ -1,5 +1,5 @@
-// The entry of the bench's worker threads: workerData.module names the module the thread runs (see
-// delivery-consumer.ts and naive.ts). A worker thread does not inherit tsx's loader from the thread
+// The entry of the bench's worker threads (see worker-thread.ts): workerData.module names the module
+// the thread runs. A worker thread does not inherit tsx's loader from the thread
 // that starts it, so it registers the loader itself, as bin/pushcdc.js does.
 import { workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';

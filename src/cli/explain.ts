@@ -21,7 +21,10 @@ export function registerExplain(program: Command): void {
           throw new PushcdcError('NOT_FOUND', `no inquiry named "${name}"; known: ${known.join(', ') || '(none)'}`);
         }
         const client = await ctx.pool.connect();
-        const scans = await findTableScans(client, inquiry).finally(() => client.release());
+        // Advice only: explain still prints everything else when the check cannot run.
+        const scans = await findTableScans(client, inquiry)
+          .catch((err: unknown) => ({ failed: (err as Error).message }))
+          .finally(() => client.release());
         process.stdout.write(`${explainInquiry(inquiry, ctx.names.viewSchema, scans)}\n`);
       }, false);
     });

@@ -137,15 +137,17 @@ export function rootKeysSql(plan: InquiryPlan, aliases: AliasLookup[]): string {
 /**
  * The statements of a diff by key that read the inquiry's own tables (through its views), each with
  * what it is for: the fresh rows of given roots (freshSql), and per joined alias the roots of its
- * rows with given keys (the fresh side of rootKeysSql). Parameters: key arrays. Planned, not run, by
- * findTableScans.
+ * rows with given keys (the fresh side of rootKeysSql), with how many key arrays each takes as
+ * parameters. Planned, not run, by findTableScans.
  */
-export function sourceLookupsSql(plan: InquiryPlan): { purpose: string; sql: string }[] {
-  const lookups = [{ purpose: 'the fresh rows of the roots a batch touched', sql: freshSql(plan, (x) => keyFilter(x, plan.rootHidden, 1)) }];
+export function sourceLookupsSql(plan: InquiryPlan): { purpose: string; sql: string; params: number }[] {
+  const lookups = [
+    { purpose: 'the fresh rows of the roots a batch touched', sql: freshSql(plan, (x) => keyFilter(x, plan.rootHidden, 1)), params: plan.rootHidden.length },
+  ];
   const rootAlias = plan.inquiry.tables[0]!.alias;
   for (const a of [...plan.aliasesByTable.values()].flat()) {
     if (a.alias === rootAlias) continue;
-    lookups.push({ purpose: `the roots of changed ${a.alias} rows`, sql: freshRootsSql(plan, a, 1) });
+    lookups.push({ purpose: `the roots of changed ${a.alias} rows`, sql: freshRootsSql(plan, a, 1), params: a.hidden.length });
   }
   return lookups;
 }

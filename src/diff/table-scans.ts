@@ -58,11 +58,10 @@ export async function findTableScans(client: PoolClient, inquiry: CompiledInquir
     for (const statement of viewStatements(inquiry, 'pg_temp')) await client.query(statement);
     for (const lookup of sourceLookupsSql(plan)) {
       const name = `pushcdc_lookup_${prepared.length}`;
-      const params = Math.max(0, ...[...lookup.sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
       await client.query(`PREPARE ${name} AS ${lookup.sql}`);
       prepared.push(name);
       const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-        `EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE ${name}(${new Array(params).fill('NULL').join(', ')})`,
+        `EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE ${name}(${new Array(lookup.params).fill('NULL').join(', ')})`,
       );
       for (const node of wholeTableScans(rows[0]!['QUERY PLAN'][0].Plan)) {
         const { rows: size } = await client.query<{ rows: number }>(

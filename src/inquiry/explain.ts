@@ -3,7 +3,7 @@ import type { CompiledInquiry } from './compile.ts';
 import { viewStatements } from './views.ts';
 
 /** The human-readable account of a compiled inquiry that `pushcdc explain` prints. */
-export function explainInquiry(inquiry: CompiledInquiry, schema: string, scans: TableScan[]): string {
+export function explainInquiry(inquiry: CompiledInquiry, schema: string, scans: TableScan[] | { failed: string }): string {
   const lines: string[] = [];
   const root = inquiry.tables[0]!;
   const qualified = (t: (typeof inquiry.tables)[number]) => `${t.info.schema}.${t.info.name}`;
@@ -61,8 +61,12 @@ export function explainInquiry(inquiry: CompiledInquiry, schema: string, scans: 
   return lines.join('\n');
 }
 
-/** Whether every lookup of a diff by key goes through an index, and where not, which table it reads whole. */
-function lookupLines(scans: TableScan[]): string[] {
+/**
+ * Whether every lookup of a diff by key goes through an index, and where not, which table it reads
+ * whole (see findTableScans); or why that could not be checked.
+ */
+function lookupLines(scans: TableScan[] | { failed: string }): string[] {
+  if ('failed' in scans) return [`Lookups by key: could not be checked (${scans.failed})`];
   if (scans.length === 0) return ['Lookups by key: every one goes through an index (a batch reads only the rows it needs)'];
   return [
     'Lookups by key: some read a whole table, in every batch that needs them, for want of an index to look its rows up by',
