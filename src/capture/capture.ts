@@ -54,12 +54,6 @@ export interface CaptureOptions {
    */
   onCommitted(committed: HandedPayload[]): void;
   limits?: Partial<CaptureLimits>;
-  /**
-   * How the diff sessions read (see diffSettingsSql): 'whole' when some inquiry has a lookup with no
-   * index to make it (see findTableScans), whose seq scan the sessions must not trade for a worse
-   * plan; 'keys' otherwise (the default).
-   */
-  reads?: 'keys' | 'whole';
 }
 
 interface OpenTransaction {
@@ -153,7 +147,6 @@ export class CaptureLoop {
       stateSchema: options.names.stateSchema,
       count: this.limits.diffSessions,
       lockTables: this.lockTables,
-      reads: options.reads ?? 'keys',
       sharedBatchBytes: this.limits.minBytesPerSharedBatch ?? this.limits.maxNotificationBytes,
       minKeysToAssist: this.limits.minRootsPerAssistedDiff,
       logger: options.logger,

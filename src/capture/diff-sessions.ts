@@ -2,7 +2,8 @@ import pg from 'pg';
 import { retainBackendMemory } from '../db/memory.ts';
 import { compressPageImages } from '../db/wal-compression.ts';
 import { ENGINE_SESSION_OPTIONS, type Pool } from '../db/pool.ts';
-import { prepared } from '../db/statements.ts';
+import { prepared, type NamedStatement } from '../db/statements.ts';
+import { planFor } from '../diff/diff.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import { applyComparedSql, comparedColumnCount, compareSql, diffSql, rootKeysSql, type InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
@@ -17,8 +18,6 @@ export interface DiffSessionsOptions {
   count: number;
   /** `LOCK TABLE … IN ACCESS SHARE MODE` of every watched table: what every batch holds. */
   lockTables: string;
-  /** How the sessions plan (see diffSettingsSql). */
-  reads: 'keys' | 'whole';
   /** A batch whose notification is expected to be bigger than this is shared. */
   sharedBatchBytes: number;
   /** A batch not shared gets the helpers' help from a diff of this many keys on (see assistIfBig). */
@@ -47,12 +46,13 @@ export interface DiffSessionsOptions {
  * so at some 20,000 roots it switched the join inquiry's diff to hashing every order (a million-row
  * seq scan) where index lookups stay cheaper up to the largest diff by key, 100,000 roots (measured,
  * the bench's join at a million rows: 24,000 roots 910 → 730 ms of CPU, 60,000 roots 1.83 → 1.44 s).
- * A full diff reads whole tables and allows them again (see SCAN_WHOLE_TABLES_SQL). When some
- * lookup has no index to make it (see findTableScans), the sessions plan with seq scans (`reads:
- * 'whole'`): with them off, the planner still reads that table whole, but through an index in key
- * order when the next join can use that order, which is slower than the scan it replaces (measured,
- * the join's fresh rows of 5,000 roots with the orders' customer_id index dropped: 258-294 ms through
- * the orders' primary key, 111-127 ms with a seq scan).
+ * A statement that reads whole tables allows them again for itself (see SCAN_WHOLE_TABLES_SQL): a
+ * full diff, and every statement of an inquiry one of whose lookups has no index to make it (see
+ * findTableScans and planFor): with seq scans off, the planner still reads that table whole, but
+ * through an index in key order when the next join can use that order, which is slower than the scan
+ * it replaces (measured, the join's fresh rows of 5,000 roots with the orders' customer_id index
+ * dropped: 258-294 ms through the orders' primary key, 111-127 ms with a seq scan). `reads: 'whole'`
+ * is for a transaction that runs full diffs only (see resyncStates).
  */
 export function diffSettingsSql(command: 'SET' | 'SET LOCAL', reads: 'keys' | 'whole' = 'keys'): string {
   const settings = {
@@ -115,7 +115,7 @@ export class DiffSessions {
   async connect(plans: InquiryPlan[]): Promise<void> {
     await Promise.all(this.all.map((c) => c.connect()));
     this.pids = await Promise.all(this.all.map(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
-    const settings = `${diffSettingsSql('SET', this.options.reads)}; ${CREATE_DIFF_ROWS_SQL}`;
+    const settings = `${diffSettingsSql('SET')}; ${CREATE_DIFF_ROWS_SQL}`;
     await Promise.all(this.all.map(retainBackendMemory));
     // The sessions write the state: after a checkpoint, mostly as whole-page images (see there).
     const [compression] = await Promise.all(this.all.map(compressPageImages));
@@ -149,14 +149,15 @@ export class DiffSessions {
         try {
           for (const plan of plans) {
             const noRoots = plan.rootHidden.map(() => []);
+            const run = (statement: NamedStatement) => planFor(session, plan, () => session.query(statement));
             if (session === this.main) {
-              await session.query(prepared(diffSql(plan, 'roots'), noRoots));
+              await run(prepared(diffSql(plan, 'roots'), noRoots));
               if (count > 1) await session.query(prepared(applyComparedSql(plan), new Array(comparedColumnCount(plan)).fill(null)));
-            } else await session.query(prepared(compareSql(plan), noRoots));
+            } else await run(prepared(compareSql(plan), noRoots));
             // The lookup of a batch that touched every joined table (diffInquiry lists them in this order).
             const rootAlias = plan.inquiry.tables[0]!.alias;
             const joined = [...plan.aliasesByTable.values()].flat().filter((a) => a.alias !== rootAlias);
-            if (joined.length > 0) await session.query(prepared(rootKeysSql(plan, joined), joined.flatMap((a) => a.hidden.map(() => []))));
+            if (joined.length > 0) await run(prepared(rootKeysSql(plan, joined), joined.flatMap((a) => a.hidden.map(() => []))));
           }
         } finally {
           await session.query('ROLLBACK');

@@ -25,8 +25,6 @@ export interface PreparedCapture {
   slot: SlotOrigin;
   /** Kept states brought up to date (see resyncStates): which, why, and into how many notifications. */
   resynced: { inquiries: string[]; reason: string; notifications: number } | null;
-  /** Lookups of a diff by key that read a whole table, for want of an index (see findTableScans). */
-  tableScans: TableScan[];
 }
 
 /** What a resync needs beyond the pool (see resyncStates). */
@@ -43,7 +41,7 @@ export async function prepareCapture(
   resync: ResyncSettings,
 ): Promise<PreparedCapture> {
   await inTransaction(pool, (client) => applyViews(client, inquiries, names.viewSchema));
-  const tableScans = await warnOfTableScans(pool, inquiries, logger);
+  const readingWhole = await warnOfTableScans(pool, inquiries, logger);
   const publication = await ensurePublication(
     pool,
     names.publication,
@@ -65,7 +63,7 @@ export async function prepareCapture(
     logger.warn({ slot: names.slot, publication: names.publication }, `${reason}: created it, and the slot anew`);
   }
   await ensureOutbox(pool, names.stateSchema);
-  const plans = inquiries.map((q) => planInquiry(q, names.viewSchema, names.stateSchema));
+  const plans = inquiries.map((q) => planInquiry(q, names.viewSchema, names.stateSchema, readingWhole.has(q.name)));
   const states = await syncStates(pool, names.stateSchema, plans, logger);
   const kept = plans.filter((p) => states.kept.includes(p.inquiry.name));
   const unpublished = (p: InquiryPlan) => p.inquiry.tables.some((t) => publication.missing.has(tableKey(t.info)));
@@ -76,22 +74,22 @@ export async function prepareCapture(
     reason = `publication ${names.publication} no longer listed ${tables}`;
     logger.warn({ publication: names.publication, tables }, `${reason}: listed again`);
   }
-  if (stale.length === 0 || reason === null) return { plans, states, slot, resynced: null, tableScans };
+  if (stale.length === 0 || reason === null) return { plans, states, slot, resynced: null };
   const staleNames = stale.map((p) => p.inquiry.name);
   logger.warn({ inquiries: staleNames }, 'these states miss changes no slot holds: comparing each whole with its current result');
   const made = await resyncStates({ ...resync, pool, stateSchema: names.stateSchema, plans: stale, logger });
-  return { plans, states, slot, resynced: { inquiries: staleNames, reason, notifications: made.length }, tableScans };
+  return { plans, states, slot, resynced: { inquiries: staleNames, reason, notifications: made.length } };
 }
 
 /**
  * Says which tables a diff by key reads whole (see findTableScans): each costs every batch that needs
- * it a scan, and while there is one the diff sessions plan with seq scans (see diffSettingsSql). The
- * check only advises: one that fails (say, the role may not create temporary views) is logged, and
- * capture starts as if every lookup had its index.
+ * it a scan, and the statements of its inquiry are planned with seq scans (see planFor). Returns the
+ * names of those inquiries. The check only advises: one that fails (say, the role may not create
+ * temporary views) is logged, and its inquiry is diffed as if every lookup had its index.
  */
-async function warnOfTableScans(pool: Pool, inquiries: CompiledInquiry[], logger: Logger): Promise<TableScan[]> {
+async function warnOfTableScans(pool: Pool, inquiries: CompiledInquiry[], logger: Logger): Promise<Set<string>> {
   const client = await pool.connect();
-  const scans: TableScan[] = [];
+  const readingWhole = new Set<string>();
   try {
     for (const inquiry of inquiries) {
       let found: TableScan[];
@@ -101,8 +99,8 @@ async function warnOfTableScans(pool: Pool, inquiries: CompiledInquiry[], logger
         logger.warn({ inquiry: inquiry.name, err }, 'could not check whether the diffs of this inquiry look every row up by an index');
         continue;
       }
+      if (found.length > 0) readingWhole.add(inquiry.name);
       for (const scan of found) {
-        scans.push(scan);
         logger.warn(
           { inquiry: inquiry.name, table: scan.table, alias: scan.alias, rows: scan.rows, lookup: scan.purpose },
           'a diff of this inquiry reads a table whole for want of an index to look its rows up by: index the columns its join condition reads',
@@ -112,5 +110,5 @@ async function warnOfTableScans(pool: Pool, inquiries: CompiledInquiry[], logger
   } finally {
     client.release();
   }
-  return scans;
+  return readingWhole;
 }

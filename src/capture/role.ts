@@ -117,7 +117,6 @@ class CaptureRole {
           relay.wake();
         },
         limits: this.options.limits,
-        reads: this.prepared.tableScans.length > 0 ? 'whole' : 'keys',
       });
       this.loop = loop;
       try {

@@ -20,11 +20,33 @@ export interface DiffLimits {
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /**
- * Before a full diff, which reads whole tables: the diff sessions usually plan without seq scans (see
- * diffSettingsSql). Until the batch's transaction ends; a diff by key planned after it in the same
- * batch is planned as it would be without the sessions' setting.
+ * Before a statement that reads whole tables (a full diff, or any of an inquiry whose lookups lack an
+ * index): the diff sessions plan without seq scans (see diffSettingsSql). LOOK_UP_BY_KEY_SQL after it
+ * puts the sessions' own setting back for the next statement; a batch that fails in between rolls
+ * both back with its transaction.
  */
 export const SCAN_WHOLE_TABLES_SQL = 'SET LOCAL enable_seqscan = on';
+export const LOOK_UP_BY_KEY_SQL = 'SET LOCAL enable_seqscan = off';
+
+/** Runs `statement` in `session` planned with seq scans (see SCAN_WHOLE_TABLES_SQL). */
+async function scanningWhole<R>(session: Queryable, statement: () => Promise<R>): Promise<R> {
+  await session.query(SCAN_WHOLE_TABLES_SQL);
+  const result = await statement();
+  await session.query(LOOK_UP_BY_KEY_SQL);
+  return result;
+}
+
+/**
+ * Runs a statement of `plan` in `session`, planned as the inquiry needs: with seq scans when one of
+ * its lookups has no index (plan.readsWhole) — with them off, the planner reads such a table through
+ * some other index, whole and in key order, which is slower than the scan it replaces (see
+ * diffSettingsSql) — and without them otherwise. Per statement, so one inquiry without its index
+ * does not put every other inquiry's diffs on seq scans: two round trips more for each of its
+ * statements, which read a whole table anyway.
+ */
+export function planFor<R>(session: Queryable, plan: InquiryPlan, statement: () => Promise<R>): Promise<R> {
+  return plan.readsWhole ? scanningWhole(session, statement) : statement();
+}
 
 /**
  * The roots one inquiry has diffed, or is diffing, in the current batch. Every diff of a batch reads
@@ -107,7 +129,8 @@ async function findRoots(lookupSessions: Queryable[], plan: InquiryPlan, touched
       if (slice.every((l) => l.keys.length === 0)) return [];
       const values = slice.flatMap((l) => l.alias.hidden.map((_, i) => l.keys.map((k) => k[i]!)));
       const keys = slice.reduce((n, l) => n + l.keys.length, 0);
-      return (await session.query<Record<string, string>>(keyedStatement(rootKeysSql(plan, slice.map((l) => l.alias)), values, keys))).rows;
+      const statement = keyedStatement(rootKeysSql(plan, slice.map((l) => l.alias)), values, keys);
+      return (await planFor(session, plan, () => session.query<Record<string, string>>(statement))).rows;
     }),
   );
   for (const r of found.flat()) addRoot(plan.rootHidden.map((_, i) => r[`r${i}`]!));
@@ -138,10 +161,9 @@ export async function diffInquiry(
   if (mode === 'roots') return diffRoots(sessions, plan, [...roots.values()]);
   // A full diff takes no keys (each session its share of the state, when there are several).
   const results = await Promise.all(
-    sessions.map(async (session, share) => {
-      await session.query(SCAN_WHOLE_TABLES_SQL);
-      return session.query(prepared(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : []));
-    }),
+    sessions.map((session, share) =>
+      scanningWhole(session, () => session.query(prepared(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : []))),
+    ),
   );
   return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);
 }
@@ -169,7 +191,8 @@ export async function claimRootsAhead(
 
 /** Diffs the given roots in one session. */
 export async function diffRootsIn(session: Queryable, plan: InquiryPlan, roots: string[][]): Promise<number> {
-  return (await session.query(keyedStatement(diffSql(plan, 'roots'), keyArrays(plan, roots), roots.length))).rowCount ?? 0;
+  const statement = keyedStatement(diffSql(plan, 'roots'), keyArrays(plan, roots), roots.length);
+  return (await planFor(session, plan, () => session.query(statement))).rowCount ?? 0;
 }
 
 /**
@@ -177,7 +200,8 @@ export async function diffRootsIn(session: Queryable, plan: InquiryPlan, roots: 
  * arrays, in PostgreSQL's binary form, for applyCompared.
  */
 export async function compareRoots(session: Queryable, plan: InquiryPlan, roots: string[][]): Promise<unknown[]> {
-  return (await session.query<unknown[]>({ ...keyedStatement(compareSql(plan), keyArrays(plan, roots), roots.length), rowMode: 'array' })).rows[0]!;
+  const statement = { ...keyedStatement(compareSql(plan), keyArrays(plan, roots), roots.length), rowMode: 'array' as const };
+  return (await planFor(session, plan, () => session.query<unknown[]>(statement))).rows[0]!;
 }
 
 /** The main session writes what an assistant compared (of `roots` roots); returns the diff rows. */
@@ -193,7 +217,8 @@ async function diffRoots(sessions: Queryable[], plan: InquiryPlan, roots: string
   const results = await Promise.all(
     shares.map((share) => {
       const arrays = plan.rootHidden.map((_, i) => share[`k${i}`]);
-      return sessions[share.share]!.query(keyedStatement(diffSql(plan, 'roots'), arrays, arrays[0]!.length));
+      const session = sessions[share.share]!;
+      return planFor(session, plan, () => session.query(keyedStatement(diffSql(plan, 'roots'), arrays, arrays[0]!.length)));
     }),
   );
   return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);

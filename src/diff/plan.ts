@@ -33,6 +33,11 @@ export interface InquiryPlan {
   rootHidden: HiddenColumn[];
   /** For each watched table (`schema.name`), the aliases that read it, with their hidden columns. */
   aliasesByTable: Map<string, AliasLookup[]>;
+  /**
+   * Some lookup of a diff by key reads a table whole, for want of an index (see findTableScans): the
+   * inquiry's statements are planned with seq scans (see planFor in diff.ts).
+   */
+  readsWhole: boolean;
 }
 
 /** An alias of a watched table: its hidden columns, and how its rows' roots are found. */
@@ -48,7 +53,7 @@ export function stateTableName(stateSchema: string, inquiry: string): string {
   return `${quoteIdent(stateSchema)}.${quoteIdent(`state:${inquiry}`)}`;
 }
 
-export function planInquiry(inquiry: CompiledInquiry, viewSchema: string, stateSchema: string): InquiryPlan {
+export function planInquiry(inquiry: CompiledInquiry, viewSchema: string, stateSchema: string, readsWhole = false): InquiryPlan {
   const hidden: HiddenColumn[] = inquiry.tables.flatMap((t) =>
     t.hiddenKeys.map((name, i) => ({ name, type: t.info.keyColumns[i]!.type, alias: t.alias })),
   );
@@ -69,6 +74,7 @@ export function planInquiry(inquiry: CompiledInquiry, viewSchema: string, stateS
     hidden,
     rootHidden: hidden.filter((h) => h.alias === inquiry.tables[0]!.alias),
     aliasesByTable,
+    readsWhole,
   };
 }
 
