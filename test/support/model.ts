@@ -1,3 +1,4 @@
+import { outboxTable } from '../../src/outbox/outbox.ts';
 import type { NotificationEnvelope } from '../../src/notification.ts';
 import type { TestContext } from './isolation.ts';
 import type { QueueReader } from './queue-reader.ts';
@@ -44,7 +45,7 @@ export async function waitForCatchUp(ctx: TestContext, reader: QueueReader, time
   for (;;) {
     const { rows } = await ctx.pool.query<{ done: boolean; outbox: string }>(
       `SELECT coalesce((SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1), false) AS done,
-              (SELECT count(*) FROM ${`"${ctx.names.stateSchema}"`}.outbox)::text AS outbox`,
+              (SELECT count(*) FROM ${outboxTable(ctx.names.stateSchema)})::text AS outbox`,
       [ctx.names.slot, target],
     );
     if (reader.messages.length !== lastCount) {
