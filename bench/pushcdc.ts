@@ -7,6 +7,7 @@ import { outboxTable } from '../src/outbox/outbox.ts';
 import { loadInquiriesOrThrow } from '../src/inquiry/load.ts';
 import { rootLogger } from '../src/log.ts';
 import { consumeInWorker } from './delivery-consumer.ts';
+import { engineCpu, type CpuSnapshot } from './process-cpu.ts';
 import type { DeliveryTracker } from './stats.ts';
 
 /**
@@ -24,9 +25,10 @@ export interface RunningPushcdc {
   startLsn: string;
   /**
    * With `deferDeliveries`: waits until the relay has published every notification written so far
-   * (RabbitMQ confirmed them all), then lets the consumer read them. Otherwise it reads all along.
+   * (RabbitMQ confirmed them all), runs `sent` if given (returning what it returned), then lets the
+   * consumer read them. Otherwise it reads all along.
    */
-  deliver(): Promise<void>;
+  deliver<T>(sent?: () => Promise<T>): Promise<T | undefined>;
   /** Stops capture, keeping slot and state (a later start resumes from the backlog; instance.ts drops them). */
   stop(): Promise<void>;
 }
@@ -93,9 +95,11 @@ export async function startPushcdc(options: {
     startMs,
     catchUpMs,
     startLsn: target,
-    async deliver() {
+    async deliver<T>(sent?: () => Promise<T>) {
       await waitOutboxSent(options.pool, names.stateSchema);
+      const result = await sent?.();
       consumer.consume();
+      return result;
     },
     async stop() {
       await role.stop();
@@ -182,21 +186,22 @@ async function pollUntil(done: () => Promise<boolean>, pollMs: number, timeoutMs
 
 /**
  * When the slot's walsender first sent WAL past the slot's confirmed position — the moment a backlog
- * starts flowing, the same instant the decode ceiling is timed from (its first message). Polls
- * pg_stat_replication every few milliseconds until `stop()`.
+ * starts flowing, the same instant the decode ceiling is timed from (its first message) — and the
+ * CPU the engine had used by then (see engineCpu). Polls pg_stat_replication every few milliseconds
+ * until `stop()`.
  */
-export function watchFirstSend(pool: Pool, slot: string): { stop(): Promise<number | undefined> } {
-  let firstAt: number | undefined;
+export function watchFirstSend(pool: Pool, slot: string): { stop(): Promise<{ at: number; cpu: CpuSnapshot | null } | undefined> } {
+  let first: { at: number; cpu: CpuSnapshot | null } | undefined;
   let running = true;
   const loop = (async () => {
-    while (running && firstAt === undefined) {
+    while (running && first === undefined) {
       const { rows } = await pool.query<{ sent: boolean }>(
         `SELECT s.sent_lsn > r.confirmed_flush_lsn AS sent
            FROM pg_replication_slots r JOIN pg_stat_replication s ON s.pid = r.active_pid
           WHERE r.slot_name = $1`,
         [slot],
       );
-      if (rows[0]?.sent) firstAt = performance.now();
+      if (rows[0]?.sent) first = { at: performance.now(), cpu: await engineCpu(pool, slot) };
       else await new Promise((r) => setTimeout(r, 3));
     }
   })();
@@ -204,7 +209,7 @@ export function watchFirstSend(pool: Pool, slot: string): { stop(): Promise<numb
     async stop() {
       running = false;
       await loop;
-      return firstAt;
+      return first;
     },
   };
 }

@@ -8,6 +8,7 @@ import { NaivePoller } from './naive.ts';
 import { flushOsCache } from './os-cache.ts';
 import type { BenchOptions } from './options.ts';
 import { runPaced } from './paced.ts';
+import { cpuNote, cpuPerChange, engineCpu, type CpuGroup } from './process-cpu.ts';
 import { currentWalLsn, settleRestartPoint, startPushcdc, watchFirstSend, type RunningPushcdc } from './pushcdc.ts';
 import { BACKLOG, BACKLOG_SAME_ROWS, LONG_BACKLOG, OWN_WAL_RATIO, PACED_SIDE_LOAD, measured, type Row } from './report.ts';
 import { INQUIRIES, type InquiryKind } from './schema.ts';
@@ -169,6 +170,7 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
       const ownWalRatios: number[] = [];
       const ownWalRates: number[] = [];
       const walPerChange: number[] = [];
+      const cpuSamples: Map<CpuGroup, number>[] = [];
       const ownWalSlots = Array.from({ length: OWN_WAL_SLOTS }, (_, i) => `${ctx.options.name}_own_wal_${kind}_${i}`);
       for (let i = 0; i < BACKLOG_SAMPLES; i++) {
         await pushcdc?.stop();
@@ -189,19 +191,22 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
         } finally {
           for (const slot of ownWalSlots) await dropDecodeSlot(ctx.pool, slot);
         }
-        const firstSend = watchFirstSend(ctx.pool, instanceNames(options.instance).slot);
+        const slot = instanceNames(options.instance).slot;
+        const firstSend = watchFirstSend(ctx.pool, slot);
         pushcdc = await startPushcdc({ ...options, deferDeliveries: true });
-        await pushcdc.deliver();
+        // The engine's CPU once the backlog is out, before the consumer (in this process) reads it.
+        const drainedCpu = await pushcdc.deliver(() => engineCpu(ctx.pool, slot));
         await waitDelivered(tracker, work.commits.size, 300_000);
         // Timed, like the decode ceiling, from when the backlog's first WAL was sent (start-up and the
         // walsender finding its place are reported above, not counted here).
-        const sentAt = await firstSend.stop();
-        if (sentAt === undefined) out.notes.push(`pushcdc ${kind} @ ${size.toLocaleString('en-US')}: did not see the walsender start; backlog not timed`);
+        const sent = await firstSend.stop();
+        if (sent === undefined) out.notes.push(`pushcdc ${kind} @ ${size.toLocaleString('en-US')}: did not see the walsender start; backlog not timed`);
         else {
-          const row = measured(label, kind, size, backlogSpec.changes, tracker, work, sentAt);
+          const row = measured(label, kind, size, backlogSpec.changes, tracker, work, sent.at);
           samples.push(row);
           ownWalRatios.push((100 * Number(row['changes/s'])) / ownWalRate);
           ownWalRates.push(ownWalRate);
+          if (sent.cpu && drainedCpu) cpuSamples.push(cpuPerChange(sent.cpu, drainedCpu, backlogSpec.changes));
         }
       }
       if (samples.length > 0) {
@@ -209,6 +214,7 @@ async function pushcdcRuns(ctx: BenchContext, spec: WorkloadSpec, out: RunsOutpu
         out.rows.push({ ...row, [OWN_WAL_RATIO]: percentile(ownWalRatios, 50) });
         out.notes.push(medianNote(`${label} ${kind}`, size, samples.map((r) => Number(r['changes/s']))));
         out.notes.push(medianNote(`own-WAL decode for ${label} ${kind}`, size, ownWalRates));
+        if (cpuSamples.length > 0) out.notes.push(cpuNote(`${label} ${kind}`, size, cpuSamples));
         // Whether the backlog's WAL held full-page images (a change that is the first to touch its page
         // since the last checkpoint carries one: kilobytes, not a couple of hundred bytes), which
         // would slow both decodes: measured at a million rows after the live runs, 158-166 bytes

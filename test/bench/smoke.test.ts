@@ -75,6 +75,8 @@ describe('npm run bench', () => {
     for (const [text, got, of] of delivered) expect(got, text).toBe(of);
     expect(result.stdout).toMatch(/single @ +500: backlog \d+% of the decode ceiling; \d+% of decoding the backlog's own WAL; long backlog \(400 changes\) \d+% of decoding its own WAL/);
     expect(result.stdout).toMatch(/join +@ +500: .*; \d+ ms with 50 transactions\/s on another database/);
+    // Where a drain's CPU went, per change: the engine's backends (read from /proc: the server is local) and its process.
+    expect(result.stdout).toMatch(/CPU per change for pushcdc long backlog single @ 500 \(µs, median of \d\): diff sessions [\d.]+, walsender [\d.]+, .*engine process [\d.]+; [\d.]+ in all/);
     expect(result.stdout).toMatch(/pushcdc paced \+ side load single @ 500: the other database took \d+ transactions\/s/);
 
     const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
