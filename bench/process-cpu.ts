@@ -17,7 +17,7 @@ const GROUPS = [
 
 export type CpuGroup = (typeof GROUPS)[number]['name'] | 'engine process';
 
-/** CPU seconds used so far, per group; null when some backend's could not be read. */
+/** CPU seconds used so far, per group. */
 export type CpuSnapshot = Map<CpuGroup, number>;
 
 /** Clock ticks per second in /proc/<pid>/stat (USER_HZ, 100 on Linux). */
