@@ -504,8 +504,9 @@ export class CaptureLoop {
         rows += await diffing;
         this.keysDiffedEarly += keysIn(keys);
         this.options.logger.debug({ keys: keysIn(keys), ms: Date.now() - started }, 'early diff');
-        // A backlog drains batch by batch (see maxKeysPerBatch). Not once the barrier came: then the
-        // rest may already be compared ahead (see compareAheadIfBarrierFirst).
+        // With maxKeysPerBatch set (off by default: see there), a backlog drains batch by batch. Not
+        // once the barrier came: then the rest may already be compared ahead (see
+        // compareAheadIfBarrierFirst).
         if (!arrived && !this.failure && this.keysDiffedEarly >= this.limits.maxKeysPerBatch) return { rows, closed: true };
         continue;
       }

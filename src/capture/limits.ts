@@ -12,10 +12,17 @@ export interface CaptureLimits extends DiffLimits {
   /**
    * A batch still waiting for its barrier closes once its early diffs have taken this many keys: it
    * commits what they diffed and is acknowledged up to the first transaction whose keys no diff took
-   * yet; those, and the rest of a backlog, go to the next batches. A long backlog is then not one
-   * transaction holding its table locks and acknowledging nothing until it ends, and its
-   * notifications leave as it drains. Checked after each early diff: a batch can overshoot it by
-   * one early diff (at most maxKeysWaiting keys).
+   * yet; those, and the rest of a backlog, go to the next batches. Checked after each early diff: a
+   * batch can overshoot it by one early diff (at most maxKeysWaiting keys).
+   *
+   * Off (infinite) by default, since it breaks a promise of the notifications: a transaction is never
+   * split. The batch's snapshot sees the whole backlog, so a root it diffed shows the root's rows as
+   * of the backlog's end, later transactions' changes to it included; those transactions' other
+   * rows leave with a later batch (measured: 100 backlog transactions, the last 40 each touching an
+   * early root and a new one, every one of the 40 split across two notifications). A long backlog is
+   * therefore one batch: one transaction, holding its tables' ACCESS SHARE locks and acknowledging
+   * nothing until it ends, its notifications leaving together (in parts) at the end. Only tests of
+   * batch boundaries set it.
    */
   maxKeysPerBatch: number;
   /**
@@ -69,7 +76,7 @@ export const DEFAULT_LIMITS: CaptureLimits = {
   maxRootsPerDiff: 100_000,
   minRootsPerAssistedDiff: 2_000,
   minKeysPerEarlyDiff: 5_000,
-  maxKeysPerBatch: 20_000,
+  maxKeysPerBatch: Number.POSITIVE_INFINITY,
   maxKeysWaiting: 50_000,
   maxNotificationBytes: 4 * 1024 * 1024,
   maxHandOverBytes: 16 * 1024 * 1024,
