@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { earlyDiffsTotal } from '../../src/capture/metrics.ts';
-import { startTestCapture } from '../support/capture.ts';
+import { startTestCapture, type RunningCapture } from '../support/capture.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { useTestContext } from '../support/isolation.ts';
 import { waitForCatchUp } from '../support/model.ts';
@@ -31,9 +31,11 @@ describe('a backlog drained with early diffs', () => {
     const limits = { minKeysPerEarlyDiff: 1, maxKeysWaiting: 2 };
     const reader = new QueueReader(ctx.names.primaryQueue);
     await reader.start();
-    let capture = await startTestCapture(ctx, project.dir, limits);
+    // Started once to create the slot and the state, stopped while the backlog is written.
+    let capture: RunningCapture | null = await startTestCapture(ctx, project.dir, limits);
     try {
       await capture.stop();
+      capture = null;
       // Transactions 1-60 each write two customers of their own; 61-100 each write one that an early
       // transaction wrote (61 writes customer 1, …) and one no other touches (121, …).
       for (let tx = 1; tx <= 60; tx++) await ctx.pool.query('UPDATE w_customer SET tx = $1 WHERE id = ANY($2::int[])', [tx, [2 * tx - 1, 2 * tx]]);
@@ -43,7 +45,7 @@ describe('a backlog drained with early diffs', () => {
       await waitForCatchUp(ctx, reader);
       expect((await earlyDiffsTotal.get()).values[0]?.value ?? 0).toBeGreaterThan(early);
     } finally {
-      await capture.stop();
+      await capture?.stop();
       await reader.close();
     }
     // Which notifications carry each transaction's rows: exactly one each, holding both its rows.
