@@ -2,6 +2,7 @@ import type { InstanceNames } from '../config/env.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import { planInquiry, type InquiryPlan } from '../diff/plan.ts';
 import { syncStates, type StateSync } from '../diff/state.ts';
+import { serverHashesAsEngine } from '../diff/share-hash.ts';
 import { findTableScans, type TableScan } from '../diff/table-scans.ts';
 import type { CompiledInquiry } from '../inquiry/compile.ts';
 import { applyViews } from '../inquiry/views.ts';
@@ -63,7 +64,10 @@ export async function prepareCapture(
     logger.warn({ slot: names.slot, publication: names.publication }, `${reason}: created it, and the slot anew`);
   }
   await ensureOutbox(pool, names.stateSchema);
-  const plans = inquiries.map((q) => planInquiry(q, names.viewSchema, names.stateSchema, readingWhole.has(q.name)));
+  const hashesAsEngine = await serverHashesAsEngine(pool);
+  const plans = inquiries.map((q) =>
+    planInquiry(q, names.viewSchema, names.stateSchema, { readsWhole: readingWhole.has(q.name), serverHashesAsEngine: hashesAsEngine }),
+  );
   const states = await syncStates(pool, names.stateSchema, plans, logger);
   const kept = plans.filter((p) => states.kept.includes(p.inquiry.name));
   const unpublished = (p: InquiryPlan) => p.inquiry.tables.some((t) => publication.missing.has(tableKey(t.info)));

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { TouchedTable } from '../capture/accumulator.ts';
 import { keyedStatement, prepared } from '../db/statements.ts';
 import { assistedDiffsTotal } from '../capture/metrics.ts';
+import { rootShare } from './share-hash.ts';
 import { applyComparedSql, compareSql, diffSql, rootKeysSql, shareRootsSql, type AliasLookup, type InquiryPlan } from './plan.ts';
 
 /**
@@ -213,15 +214,36 @@ export async function applyCompared(main: Queryable, plan: InquiryPlan, compared
 /** Diffs the given roots: in one session, or each session its share of them at once. Returns the diff rows. */
 async function diffRoots(sessions: Queryable[], plan: InquiryPlan, roots: string[][]): Promise<number> {
   if (sessions.length === 1) return diffRootsIn(sessions[0]!, plan, roots);
-  const { rows: shares } = await sessions[0]!.query<ShareRow>(keyedStatement(shareRootsSql(plan, sessions.length), keyArrays(plan, roots), roots.length));
+  const shares = plan.sharesInEngine ? cutInEngine(plan, roots, sessions.length) : await cutInServer(sessions[0]!, plan, roots, sessions.length);
   const results = await Promise.all(
-    shares.map((share) => {
-      const arrays = plan.rootHidden.map((_, i) => share[`k${i}`]);
-      const session = sessions[share.share]!;
+    shares.map(({ share, arrays }) => {
+      const session = sessions[share]!;
       return planFor(session, plan, () => session.query(keyedStatement(diffSql(plan, 'roots'), arrays, arrays[0]!.length)));
     }),
   );
   return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);
+}
+
+/** A session's share of a batch's roots: their key arrays (see keyArrays). */
+interface Share {
+  share: number;
+  arrays: string[][];
+}
+
+/** The roots cut into shares by the engine (see share-hash.ts); shares without roots are left out. */
+function cutInEngine(plan: InquiryPlan, roots: string[][], sessions: number): Share[] {
+  const shares: Share[] = Array.from({ length: sessions }, (_, share) => ({ share, arrays: plan.rootHidden.map(() => []) }));
+  for (const root of roots) {
+    const { arrays } = shares[rootShare(root, sessions)]!;
+    for (let i = 0; i < arrays.length; i++) arrays[i]!.push(root[i]!);
+  }
+  return shares.filter((s) => s.arrays[0]!.length > 0);
+}
+
+/** The roots cut into shares by PostgreSQL (see shareRootsSql): a round trip there and back. */
+async function cutInServer(session: Queryable, plan: InquiryPlan, roots: string[][], sessions: number): Promise<Share[]> {
+  const { rows } = await session.query<ShareRow>(keyedStatement(shareRootsSql(plan, sessions), keyArrays(plan, roots), roots.length));
+  return rows.map((row) => ({ share: row.share, arrays: plan.rootHidden.map((_, i) => row[`k${i}`]!) }));
 }
 
 /** A row of shareRootsSql: a share and its roots' key arrays. */

@@ -4,6 +4,7 @@ import type { CompiledInquiry, ResultColumn } from '../inquiry/compile.ts';
 import type { RootPath } from '../inquiry/root-path.ts';
 import { supportViewName, viewName } from '../inquiry/views.ts';
 import { DIFF_ROWS_TABLE } from './diff-rows.ts';
+import { renderedInEngine } from './share-hash.ts';
 
 /**
  * The SQL an inquiry's diff runs, generated once at start. The stored state (`"state:<name>"`) holds,
@@ -38,6 +39,20 @@ export interface InquiryPlan {
    * inquiry's statements are planned with seq scans (see planFor in diff.ts).
    */
   readsWhole: boolean;
+  /**
+   * A shared batch's roots are cut into shares in the engine (see share-hash.ts), not by a round trip
+   * to PostgreSQL (shareRootsSql): the server hashes as the engine does, and every root key column
+   * is of a type whose text the engine holds as PostgreSQL renders it.
+   */
+  sharesInEngine: boolean;
+}
+
+/** What planInquiry learns from the server. */
+export interface PlanFacts {
+  /** See InquiryPlan.readsWhole. */
+  readsWhole?: boolean;
+  /** The server's hashtext agrees with the engine's (see serverHashesAsEngine). */
+  serverHashesAsEngine?: boolean;
 }
 
 /** An alias of a watched table: its hidden columns, and how its rows' roots are found. */
@@ -53,7 +68,7 @@ export function stateTableName(stateSchema: string, inquiry: string): string {
   return `${quoteIdent(stateSchema)}.${quoteIdent(`state:${inquiry}`)}`;
 }
 
-export function planInquiry(inquiry: CompiledInquiry, viewSchema: string, stateSchema: string, readsWhole = false): InquiryPlan {
+export function planInquiry(inquiry: CompiledInquiry, viewSchema: string, stateSchema: string, facts: PlanFacts = {}): InquiryPlan {
   const hidden: HiddenColumn[] = inquiry.tables.flatMap((t) =>
     t.hiddenKeys.map((name, i) => ({ name, type: t.info.keyColumns[i]!.type, alias: t.alias })),
   );
@@ -66,15 +81,17 @@ export function planInquiry(inquiry: CompiledInquiry, viewSchema: string, stateS
     aliasesByTable.set(key, list);
   }
   const resultView = viewName(viewSchema, inquiry.name);
+  const rootHidden = hidden.filter((h) => h.alias === inquiry.tables[0]!.alias);
   return {
     inquiry,
     stateTable: stateTableName(stateSchema, inquiry.name),
     lookupView: inquiry.supportSql ? supportViewName(viewSchema, inquiry.name) : resultView,
     resultView,
     hidden,
-    rootHidden: hidden.filter((h) => h.alias === inquiry.tables[0]!.alias),
+    rootHidden,
     aliasesByTable,
-    readsWhole,
+    readsWhole: facts.readsWhole ?? false,
+    sharesInEngine: (facts.serverHashesAsEngine ?? false) && rootHidden.every((h) => renderedInEngine(h.type)),
   };
 }
 
@@ -97,7 +114,8 @@ export function keyFilter(alias: string, columns: HiddenColumn[], firstParam: nu
 /**
  * A batch big enough is diffed by several sessions at once, each taking a share of the roots: a root
  * belongs to share `hash(root key) mod sessions`. The hash is of the typed key's text, so the share
- * is the same whether the root came in an array (`shareRootsSql`) or from a table (`inShare`).
+ * is the same whether the root came in an array (`shareRootsSql`) or from a table (`inShare`) — or
+ * was cut in the engine (`rootShare` in share-hash.ts, which hashes that text as PostgreSQL does).
  */
 const shareHash = (values: string[]) => `(hashtext(ROW(${values.join(', ')})::text) & 2147483647)`;
 
@@ -107,7 +125,8 @@ function inShare(plan: InquiryPlan, x: string, sessions: number, param: number):
 }
 
 /**
- * The roots of a shared batch cut into the sessions' shares: a row per share with roots, its number
+ * The roots of a shared batch cut into the sessions' shares, where the engine cannot cut them itself
+ * (see InquiryPlan.sharesInEngine): a row per share with roots, its number
  * (`share`) and its key arrays (`k0`, `k1`, … as text), each session then diffing its own arrays.
  * Cut in a statement of its own: an array computed inside the diff is one the planner cannot size,
  * so it plans for ten or so keys, and for an anti-join inquiry that shows every key it nested loops
