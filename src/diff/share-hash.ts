@@ -1,3 +1,7 @@
+import type pg from 'pg';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
 /**
  * The share of a shared batch a root belongs to, computed in the engine exactly as PostgreSQL
  * computes it (see shareHash in plan.ts: `hashtext(ROW(key)::text) & 2147483647`, modulo the
@@ -110,13 +114,19 @@ export function rootShare(values: string[], sessions: number): number {
 
 /**
  * Texts whose hashes tell whether the server hashes as the engine does: every tail length of
- * hash_bytes, several blocks, and characters beyond ASCII (a server whose encoding is not UTF-8
- * hashes other bytes).
+ * hash_bytes (0-11 bytes past its 12-byte blocks) over two blocks, a quoted record, and characters
+ * beyond ASCII.
  */
-export const HASH_PROBES = ['', 'a', '(1)', '(12)', '(123456)', '(-2147483648)', '(hello world)', '("a ""b"" c")', '(ÿé€𝄞,x)', 'the quick brown fox jumps over the lazy dog'];
+export const HASH_PROBES = [...Array.from({ length: 25 }, (_, n) => '(0123456789,abcdefghijk)'.slice(0, n)), '("a ""b"" c")', '(ÿé€𝄞,x)'];
 
-/** Whether the server's hashtext agrees with hashBytes on HASH_PROBES (run once, at start). */
-export async function serverHashesAsEngine(client: { query(text: string, values: unknown[]): Promise<{ rows: { h: number }[] }> }): Promise<boolean> {
-  const { rows } = await client.query('SELECT hashtext(p) AS h FROM unnest($1::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n', [HASH_PROBES]);
+/**
+ * Whether the server's hashtext agrees with hashBytes on HASH_PROBES (run once, at start). Only a
+ * UTF-8 server can: the engine hashes its keys' UTF-8 bytes, PostgreSQL its own encoding's (and a
+ * probe beyond ASCII may not even exist in that encoding).
+ */
+export async function serverHashesAsEngine(client: Pick<Queryable, 'query'>): Promise<boolean> {
+  const { rows: encoding } = await client.query<{ utf8: boolean }>("SELECT current_setting('server_encoding') = 'UTF8' AS utf8");
+  if (!encoding[0]?.utf8) return false;
+  const { rows } = await client.query<{ h: number }>('SELECT hashtext(p) AS h FROM unnest($1::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n', [HASH_PROBES]);
   return HASH_PROBES.every((probe, n) => rows[n]?.h === (hashBytes(encoder.encode(probe)) | 0));
 }

@@ -1,10 +1,11 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIFF_ROWS_TABLE } from '../../src/diff/diff-rows.ts';
 import { diffSql, planInquiry, shareRootsSql, type InquiryPlan } from '../../src/diff/plan.ts';
 import { hashBytes, rootShare, serverHashesAsEngine } from '../../src/diff/share-hash.ts';
 import { diffSession, plansWithState } from '../support/diff-state.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
-import { useTestContext } from '../support/isolation.ts';
+import { createTestDatabase, useTestContext } from '../support/isolation.ts';
 
 /**
  * A shared batch's roots are cut into the sessions' shares in the engine, and a full diff later in
@@ -48,6 +49,18 @@ describe('the engine hashes as PostgreSQL does', () => {
 
   it('this server passes the check capture makes at start', async () => {
     expect(await serverHashesAsEngine(ctx.pool)).toBe(true);
+  });
+
+  it('a database in another encoding fails it (its bytes are not the UTF-8 the engine hashes), without an error', async () => {
+    const latin1 = await createTestDatabase('share-hash-latin1', { encoding: 'LATIN1' });
+    const client = new pg.Client({ connectionString: latin1.url });
+    try {
+      await client.connect();
+      expect(await serverHashesAsEngine(client)).toBe(false);
+    } finally {
+      await client.end();
+      await latin1.drop();
+    }
   });
 
   const keys: Record<string, string[][]> = {

@@ -83,9 +83,11 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabase(label: string): Promise<TestDatabase> {
+/** `encoding`: a server encoding other than the cluster's default (with the C locale, which any encoding takes). */
+export async function createTestDatabase(label: string, options: { encoding?: string } = {}): Promise<TestDatabase> {
   const name = `${PREFIX}${Math.floor(Date.now() / 1000)}_${uniqueKey(label)}`;
-  await withAdmin((c) => c.query(`CREATE DATABASE "${name}"`));
+  const encoding = options.encoding ? ` TEMPLATE template0 ENCODING '${options.encoding}' LC_COLLATE 'C' LC_CTYPE 'C'` : '';
+  await withAdmin((c) => c.query(`CREATE DATABASE "${name}"${encoding}`));
   return { name, url: databaseUrl(name), drop: () => withAdmin((c) => dropDatabase(c, name)) };
 }
 
