@@ -1,6 +1,6 @@
 import { inTransaction, type Pool } from '../db/pool.ts';
 import { cancellingInquiries, CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
-import { diffSql, type InquiryPlan } from '../diff/plan.ts';
+import { diffRowsWritten, diffSql, type InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
 import { ticksFromUnixMicros } from '../notification.ts';
 import { assembleNotifications, type AssembledNotification } from '../outbox/assemble.ts';
@@ -39,9 +39,9 @@ export async function resyncStates(options: ResyncOptions): Promise<AssembledNot
       let changed = 0;
       for (const plan of options.plans) {
         const started = Date.now();
-        const result = await client.query(diffSql(plan, 'all'));
-        changed += result.rowCount ?? 0;
-        options.logger.info({ inquiry: plan.inquiry.name, rows: result.rowCount ?? 0, ms: Date.now() - started }, 'state compared whole with the current result');
+        const rows = diffRowsWritten(await client.query(diffSql(plan, 'all')));
+        changed += rows;
+        options.logger.info({ inquiry: plan.inquiry.name, rows, ms: Date.now() - started }, 'state compared whole with the current result');
       }
       if (changed === 0) return [];
       return assembleNotifications(

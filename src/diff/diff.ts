@@ -3,7 +3,7 @@ import type { TouchedTable } from '../capture/accumulator.ts';
 import { keyedStatement, prepared } from '../db/statements.ts';
 import { assistedDiffsTotal } from '../capture/metrics.ts';
 import { rootShare } from './share-hash.ts';
-import { applyComparedSql, compareSql, diffSql, rootKeysSql, shareRootsSql, type AliasLookup, type InquiryPlan } from './plan.ts';
+import { applyComparedSql, compareSql, diffRowsWritten, diffSql, rootKeysSql, shareRootsSql, type AliasLookup, type InquiryPlan } from './plan.ts';
 
 /**
  * One inquiry's diff for one batch: the roots the touched keys reach, then the result rows that left
@@ -166,7 +166,7 @@ export async function diffInquiry(
       scanningWhole(session, () => session.query(prepared(diffSql(plan, 'all', sessions.length), sessions.length > 1 ? [share] : []))),
     ),
   );
-  return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);
+  return results.reduce((n, r) => n + diffRowsWritten(r), 0);
 }
 
 /**
@@ -193,7 +193,7 @@ export async function claimRootsAhead(
 /** Diffs the given roots in one session. */
 export async function diffRootsIn(session: Queryable, plan: InquiryPlan, roots: string[][]): Promise<number> {
   const statement = keyedStatement(diffSql(plan, 'roots'), keyArrays(plan, roots), roots.length);
-  return (await planFor(session, plan, () => session.query(statement))).rowCount ?? 0;
+  return diffRowsWritten(await planFor(session, plan, () => session.query(statement)));
 }
 
 /**
@@ -208,7 +208,7 @@ export async function compareRoots(session: Queryable, plan: InquiryPlan, roots:
 /** The main session writes what an assistant compared (of `roots` roots); returns the diff rows. */
 export async function applyCompared(main: Queryable, plan: InquiryPlan, compared: unknown[], roots: number): Promise<number> {
   // Buffers (bytea) go back as binary parameters: PostgreSQL reads the arrays as they were sent.
-  return (await main.query(keyedStatement(applyComparedSql(plan), compared, roots))).rowCount ?? 0;
+  return diffRowsWritten(await main.query(keyedStatement(applyComparedSql(plan), compared, roots)));
 }
 
 /** Diffs the given roots: in one session, or each session its share of them at once. Returns the diff rows. */
@@ -221,7 +221,7 @@ async function diffRoots(sessions: Queryable[], plan: InquiryPlan, roots: string
       return planFor(session, plan, () => session.query(keyedStatement(diffSql(plan, 'roots'), arrays, arrays[0]!.length)));
     }),
   );
-  return results.reduce((n, r) => n + (r.rowCount ?? 0), 0);
+  return results.reduce((n, r) => n + diffRowsWritten(r), 0);
 }
 
 /** A session's share of a batch's roots: their key arrays (see keyArrays). */

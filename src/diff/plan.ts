@@ -3,7 +3,7 @@ import { quoteIdent, quoteLiteral } from '../db/pool.ts';
 import type { CompiledInquiry, ResultColumn } from '../inquiry/compile.ts';
 import type { RootPath } from '../inquiry/root-path.ts';
 import { supportViewName, viewName } from '../inquiry/views.ts';
-import { DIFF_ROWS_TABLE } from './diff-rows.ts';
+import { DIFF_ROWS_TABLE, keysSlot } from './diff-rows.ts';
 import { renderedInEngine } from './share-hash.ts';
 
 /**
@@ -322,10 +322,20 @@ function keyedCmp(plan: InquiryPlan): string {
 )`;
 }
 
-/** What `cmp` holds, written: the state rows removed, rewritten and added, then the diff rows. */
+/**
+ * What `cmp` holds, written: the state rows removed, rewritten and added, then the diff rows — as
+ * chunks per op and hash slot for an inquiry whose rows show every key, one by one for one whose
+ * rows may cancel (see DIFF_ROWS_TABLE). The statement returns one row, `n`: the diff rows written.
+ */
 function writeCtes(plan: InquiryPlan): string {
   const cols = plan.hidden.map((h) => q(h.name));
   const from = (p: string) => sideColumns(plan, p);
+  const inquiry = quoteLiteral(plan.inquiry.name);
+  const written = plan.inquiry.rowsShowKeys
+    ? `INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, slot, keys, row)
+  SELECT ${inquiry}, op, ${keysSlot('keys')}, string_agg(keys, ','), string_agg(row, ',') FROM diffed GROUP BY 2, 3`
+    : `INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row)
+  SELECT ${inquiry}, op, keys, row FROM diffed`;
   return `removed AS (
   DELETE FROM ${plan.stateTable} t
    WHERE t.ctid = ANY (ARRAY(SELECT s_ctid FROM cmp WHERE f_id IS NULL))
@@ -337,13 +347,21 @@ function writeCtes(plan: InquiryPlan): string {
 ), added AS (
   INSERT INTO ${plan.stateTable} (${cols.join(', ')}, __visible, __row)
   SELECT ${from('f').join(', ')}, f_vis, f_row FROM cmp WHERE cmp.s_id IS NULL
+), diffed AS (
+  SELECT 'D' AS op, json_build_array(${from('s').map((c) => `${c}::text`).join(', ')})::text AS keys, s_row AS row FROM cmp
+   WHERE s_vis AND (f_id IS NULL OR NOT f_vis OR f_row IS DISTINCT FROM s_row)
+  UNION ALL
+  SELECT 'I', json_build_array(${from('f').map((c) => `${c}::text`).join(', ')})::text, f_row FROM cmp
+   WHERE f_vis AND (s_id IS NULL OR NOT s_vis OR f_row IS DISTINCT FROM s_row)
+), written AS (
+  ${written}
 )
-INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row)
-SELECT ${quoteLiteral(plan.inquiry.name)}, 'D', json_build_array(${from('s').map((c) => `${c}::text`).join(', ')})::text, s_row FROM cmp
- WHERE s_vis AND (f_id IS NULL OR NOT f_vis OR f_row IS DISTINCT FROM s_row)
-UNION ALL
-SELECT ${quoteLiteral(plan.inquiry.name)}, 'I', json_build_array(${from('f').map((c) => `${c}::text`).join(', ')})::text, f_row FROM cmp
- WHERE f_vis AND (s_id IS NULL OR NOT s_vis OR f_row IS DISTINCT FROM s_row)`;
+SELECT count(*)::int AS n FROM diffed`;
+}
+
+/** How many diff rows a diff statement (diffSql, applyComparedSql) wrote. */
+export function diffRowsWritten(result: { rows: unknown[] }): number {
+  return (result.rows[0] as { n?: number } | undefined)?.n ?? 0;
 }
 
 /**

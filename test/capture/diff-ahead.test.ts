@@ -2,11 +2,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TouchedTable } from '../../src/capture/accumulator.ts';
 import { DiffAhead } from '../../src/capture/diff-ahead.ts';
-import { DIFF_ROWS_TABLE } from '../../src/diff/diff-rows.ts';
 import { DiffedRoots, diffInquiry, type DiffLimits } from '../../src/diff/diff.ts';
 import type { InquiryPlan } from '../../src/diff/plan.ts';
 import { diffSession, plansWithState } from '../support/diff-state.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
+import { readDiffRows } from '../support/diff-rows.ts';
 import { useTestContext } from '../support/isolation.ts';
 
 /**
@@ -63,8 +63,7 @@ function touched(customers: number[], orders: number[]): Map<string, TouchedTabl
 
 /** The diff rows the main session wrote, per inquiry, as a sorted multiset. */
 async function diffRows(): Promise<string[]> {
-  const { rows } = await main.query<{ r: string }>(`SELECT inquiry || ' ' || op || ' ' || row AS r FROM ${DIFF_ROWS_TABLE}`);
-  return rows.map((r) => r.r).sort();
+  return (await readDiffRows(main)).map((r) => `${r.inquiry} ${r.op} ${r.row}`).sort();
 }
 
 async function inBatch<T>(run: () => Promise<T>): Promise<T> {

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCAN_WHOLE_TABLES_SQL } from '../../src/diff/diff.ts';
-import { DIFF_ROWS_TABLE } from '../../src/diff/diff-rows.ts';
 import { diffSql, shareRootsSql, type InquiryPlan } from '../../src/diff/plan.ts';
+import { readDiffRows } from '../support/diff-rows.ts';
 import { diffSession, plansWithState } from '../support/diff-state.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { useTestContext } from '../support/isolation.ts';
@@ -107,8 +107,8 @@ describe('the diff statement plan', () => {
       await client.query('BEGIN');
       try {
         await client.query(diffSql(plan, 'all', 2), [share]);
-        const { rows: entered } = await client.query<{ keys: string }>(`SELECT keys FROM ${DIFF_ROWS_TABLE} WHERE op = 'I'`);
-        expect(entered.map((r) => (JSON.parse(r.keys) as string[])[0]).sort()).toEqual(cut.get(share));
+        const entered = await readDiffRows(client, "op = 'I'");
+        expect(entered.map((r) => r.keys[0]!).sort()).toEqual(cut.get(share));
       } finally {
         await client.query('ROLLBACK');
       }

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIFF_ROWS_TABLE } from '../../src/diff/diff-rows.ts';
 import { diffSql, planInquiry, shareRootsSql, type InquiryPlan } from '../../src/diff/plan.ts';
 import { hashBytes, rootShare, serverHashesAsEngine } from '../../src/diff/share-hash.ts';
+import { readDiffRows } from '../support/diff-rows.ts';
 import { diffSession, plansWithState } from '../support/diff-state.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { createTestDatabase, useTestContext } from '../support/isolation.ts';
@@ -97,8 +97,8 @@ describe('the engine hashes as PostgreSQL does', () => {
         await session.query('BEGIN');
         try {
           await session.query(diffSql(plan, 'all', 3), [share]);
-          const { rows } = await session.query<{ keys: string }>(`SELECT keys FROM ${DIFF_ROWS_TABLE} WHERE op = 'I'`);
-          const diffed = rows.map((r) => JSON.stringify((JSON.parse(r.keys) as string[]).slice(0, 2))).sort();
+          const entered = await readDiffRows(session, "op = 'I'");
+          const diffed = entered.map((r) => JSON.stringify(r.keys.slice(0, 2))).sort();
           expect(diffed).toEqual(roots.filter((r) => rootShare(r, 3) === share).map((r) => JSON.stringify(r)).sort());
         } finally {
           await session.query('ROLLBACK');
