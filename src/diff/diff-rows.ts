@@ -5,9 +5,10 @@ import type { InquiryPlan } from './plan.ts';
  * ('D') and entered ('I') its result here, and the notifications are assembled from this table inside
  * PostgreSQL. The engine never holds a batch's rows, so a million-row transaction costs it no memory.
  *
- * An entry is one row, or — for an inquiry whose rows show every key, so none cancels (see
- * CANCEL_UNCHANGED_SQL) — a chunk: all the rows of one diff statement with one op and one hash slot
- * (see ROW_SLOT), their `row` texts joined by commas and their `keys` likewise, in the same order.
+ * An entry is one row, or — from a diff by key of an inquiry whose rows show every key, so none
+ * cancels (see CANCEL_UNCHANGED_SQL, and writeCtes in plan.ts) — a chunk: all the rows of one diff
+ * statement with one op and one hash slot (see ROW_SLOT), their `row` texts joined by commas and
+ * their `keys` likewise, in the same order.
  * The notification's text is the rows joined by commas either way, and a part takes whole slots, so
  * the assembly reads chunks as it reads rows; their bytes (ROW_BYTES) add up to the same. Aggregated
  * in the diff statement, the rows are not written one by one and read back three times: measured, a

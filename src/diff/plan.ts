@@ -256,7 +256,7 @@ export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | nu
  */
 export function diffSql(plan: InquiryPlan, mode: 'roots' | 'all', sessions = 1): string {
   const roots = mode === 'roots' ? 'given' : sessions > 1 ? (x: string) => inShare(plan, x, sessions, 1) : null;
-  return `WITH ${compareCtes(plan, roots)}, ${writeCtes(plan)}`;
+  return `WITH ${compareCtes(plan, roots)}, ${writeCtes(plan, mode === 'roots')}`;
 }
 
 /** `p.h AS "p_h"` for every hidden column: a side of a `cmp` row (below). */
@@ -324,14 +324,18 @@ function keyedCmp(plan: InquiryPlan): string {
 
 /**
  * What `cmp` holds, written: the state rows removed, rewritten and added, then the diff rows — as
- * chunks per op and hash slot for an inquiry whose rows show every key, one by one for one whose
- * rows may cancel (see DIFF_ROWS_TABLE). The statement returns one row, `n`: the diff rows written.
+ * chunks per op and hash slot (`chunked`) for an inquiry whose rows show every key, one by one for
+ * one whose rows may cancel (see DIFF_ROWS_TABLE). The statement returns one row, `n`: the diff rows
+ * written. A chunk is built in the backend's memory, unlike rows, which go to the table (and to disk
+ * past temp_buffers): only a diff of given roots chunks, at most maxRootsPerDiff of them, about as
+ * much text as its `cmp` already holds (which spills to disk past work_mem); a full diff, of a table
+ * of any size, writes rows.
  */
-function writeCtes(plan: InquiryPlan): string {
+function writeCtes(plan: InquiryPlan, chunked: boolean): string {
   const cols = plan.hidden.map((h) => q(h.name));
   const from = (p: string) => sideColumns(plan, p);
   const inquiry = quoteLiteral(plan.inquiry.name);
-  const written = plan.inquiry.rowsShowKeys
+  const written = chunked && plan.inquiry.rowsShowKeys
     ? `INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, slot, keys, row)
   SELECT ${inquiry}, op, ${keysSlot('keys')}, string_agg(keys, ','), string_agg(row, ',') FROM diffed GROUP BY 2, 3`
     : `INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row)
@@ -410,5 +414,5 @@ export function applyComparedSql(plan: InquiryPlan): string {
          ${columns.filter((c) => !c.name.startsWith('has_')).map((c) => c.name).join(', ')}
     FROM unnest(${columns.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')})
       AS c(${columns.map((c) => c.name).join(', ')})
-), ${writeCtes(plan)}`;
+), ${writeCtes(plan, true)}`;
 }
