@@ -35,7 +35,9 @@ ALTER TABLE pg_temp.pushcdc_diff_rows ALTER COLUMN keys SET STORAGE EXTERNAL, AL
 
 /**
  * Rows are placed in parts by a hash of their identity (their keys' JSON text), so the two rows of an
- * update always share a part: one of SLOTS slots, a part taking whole slots.
+ * update always share a part. An inquiry's rows too big for one message have their sizes read per
+ * hash slot; a split into a power of two parts takes whole slots (part = slot mod parts), so each
+ * part's size is known before it is built (see assembleNotifications).
  */
 export const SLOTS = 1024;
 /** The hash slot of a row's keys (`keys` as the JSON text of one row's keys). */
