@@ -322,20 +322,25 @@ function keyedCmp(plan: InquiryPlan): string {
 )`;
 }
 
+/** A `cmp` row whose stored row leaves the result ('D'), and one whose fresh row enters it ('I'). */
+const LEAVING = 's_vis AND (f_id IS NULL OR NOT f_vis OR f_row IS DISTINCT FROM s_row)';
+const ENTERING = 'f_vis AND (s_id IS NULL OR NOT s_vis OR f_row IS DISTINCT FROM s_row)';
+
 /**
  * What `cmp` holds, written: the state rows removed, rewritten and added, then the diff rows — as
- * chunks per op and hash slot (`chunked`) for an inquiry whose rows show every key, one by one for
+ * chunks per op and hash slot (`mayChunk`) for an inquiry whose rows show every key, one by one for
  * one whose rows may cancel (see DIFF_ROWS_TABLE). The statement returns one row, `n`: the diff rows
- * written. A chunk is built in the backend's memory, unlike rows, which go to the table (and to disk
- * past temp_buffers): only a diff of given roots chunks, at most maxRootsPerDiff of them, about as
- * much text as its `cmp` already holds (which spills to disk past work_mem); a full diff, of a table
- * of any size, writes rows.
+ * written, counted on `cmp` (already materialized) so that `diffed`, read once, streams into the
+ * insert rather than being stored for a second reader. A chunk is built in the backend's memory,
+ * unlike rows, which go to the table (and to disk past temp_buffers): only a diff of given roots
+ * chunks, at most maxRootsPerDiff of them, about as much text as its `cmp` already holds (which
+ * spills to disk past work_mem); a full diff, of a table of any size, writes rows.
  */
-function writeCtes(plan: InquiryPlan, chunked: boolean): string {
+function writeCtes(plan: InquiryPlan, mayChunk: boolean): string {
   const cols = plan.hidden.map((h) => q(h.name));
   const from = (p: string) => sideColumns(plan, p);
   const inquiry = quoteLiteral(plan.inquiry.name);
-  const written = chunked && plan.inquiry.rowsShowKeys
+  const written = mayChunk && plan.inquiry.rowsShowKeys
     ? `INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, slot, keys, row)
   SELECT ${inquiry}, op, ${keysSlot('keys')}, string_agg(keys, ','), string_agg(row, ',') FROM diffed GROUP BY 2, 3`
     : `INSERT INTO ${DIFF_ROWS_TABLE} (inquiry, op, keys, row)
@@ -352,15 +357,13 @@ function writeCtes(plan: InquiryPlan, chunked: boolean): string {
   INSERT INTO ${plan.stateTable} (${cols.join(', ')}, __visible, __row)
   SELECT ${from('f').join(', ')}, f_vis, f_row FROM cmp WHERE cmp.s_id IS NULL
 ), diffed AS (
-  SELECT 'D' AS op, json_build_array(${from('s').map((c) => `${c}::text`).join(', ')})::text AS keys, s_row AS row FROM cmp
-   WHERE s_vis AND (f_id IS NULL OR NOT f_vis OR f_row IS DISTINCT FROM s_row)
+  SELECT 'D' AS op, json_build_array(${from('s').map((c) => `${c}::text`).join(', ')})::text AS keys, s_row AS row FROM cmp WHERE ${LEAVING}
   UNION ALL
-  SELECT 'I', json_build_array(${from('f').map((c) => `${c}::text`).join(', ')})::text, f_row FROM cmp
-   WHERE f_vis AND (s_id IS NULL OR NOT s_vis OR f_row IS DISTINCT FROM s_row)
+  SELECT 'I', json_build_array(${from('f').map((c) => `${c}::text`).join(', ')})::text, f_row FROM cmp WHERE ${ENTERING}
 ), written AS (
   ${written}
 )
-SELECT count(*)::int AS n FROM diffed`;
+SELECT (count(*) FILTER (WHERE ${LEAVING}) + count(*) FILTER (WHERE ${ENTERING}))::int AS n FROM cmp`;
 }
 
 /** How many diff rows a diff statement (diffSql, applyComparedSql) wrote. */

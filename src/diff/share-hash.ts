@@ -64,7 +64,7 @@ export function hashBytes(k: Uint8Array, length = k.length): number {
 }
 
 /** A record's text as record_out writes it: `(v1,v2)`, a value quoted where it must be. */
-export function recordText(values: string[]): string {
+function recordText(values: string[]): string {
   if (values.length === 1) return `(${recordValue(values[0]!)})`;
   return `(${values.map(recordValue).join(',')})`;
 }
@@ -117,7 +117,7 @@ export function rootShare(values: string[], sessions: number): number {
  * hash_bytes (0-11 bytes past its 12-byte blocks) over two blocks, a quoted record, and characters
  * beyond ASCII.
  */
-export const HASH_PROBES = [...Array.from({ length: 25 }, (_, n) => '(0123456789,abcdefghijk)'.slice(0, n)), '("a ""b"" c")', '(ÿé€𝄞,x)'];
+const HASH_PROBES = [...Array.from({ length: 25 }, (_, n) => '(0123456789,abcdefghijk)'.slice(0, n)), '("a ""b"" c")', '(ÿé€𝄞,x)'];
 
 /**
  * Whether the server's hashtext agrees with hashBytes on HASH_PROBES (run once, at start). Only a

@@ -7,7 +7,10 @@ export interface DiffRow {
   op: string;
   /** The row's keys, as text. */
   keys: string[];
-  /** The row's JSON text, as PostgreSQL wrote it. */
+  /**
+   * The row as JSON text, parsed and written again (a chunk's rows are cut apart so): compare rows
+   * read here with each other, not with PostgreSQL's text (a number past 2^53 would differ).
+   */
   row: string;
 }
 
@@ -18,33 +21,8 @@ export async function readDiffRows(session: Pick<pg.ClientBase, 'query'>, where 
   );
   return rows.flatMap((entry) => {
     const keys = JSON.parse(`[${entry.keys}]`) as string[][];
-    // Row texts are JSON objects: re-rendered from their parse, they would lose exact numbers, so
-    // each is cut out of the chunk at the top-level commas between objects.
-    const texts = splitObjects(entry.row);
-    if (texts.length !== keys.length) throw new Error(`a diff-rows chunk holds ${texts.length} rows and ${keys.length} keys`);
-    return texts.map((row, i) => ({ inquiry: entry.inquiry, op: entry.op, keys: keys[i]!, row }));
+    const values = JSON.parse(`[${entry.row}]`) as unknown[];
+    if (values.length !== keys.length) throw new Error(`a diff-rows entry holds ${values.length} rows and ${keys.length} keys`);
+    return values.map((value, i) => ({ inquiry: entry.inquiry, op: entry.op, keys: keys[i]!, row: JSON.stringify(value) }));
   });
-}
-
-/** `{…},{…}` into its objects' texts, skipping commas inside strings and nested values. */
-function splitObjects(text: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let inString = false;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (inString) {
-      if (ch === '\\') i++;
-      else if (ch === '"') inString = false;
-    } else if (ch === '"') inString = true;
-    else if (ch === '{' || ch === '[') depth++;
-    else if (ch === '}' || ch === ']') depth--;
-    else if (ch === ',' && depth === 0) {
-      out.push(text.slice(start, i));
-      start = i + 1;
-    }
-  }
-  out.push(text.slice(start));
-  return out;
 }
