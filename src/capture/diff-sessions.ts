@@ -2,12 +2,13 @@ import pg from 'pg';
 import { retainBackendMemory } from '../db/memory.ts';
 import { compressPageImages } from '../db/wal-compression.ts';
 import { ENGINE_SESSION_OPTIONS, type Pool } from '../db/pool.ts';
-import { prepared, type NamedStatement } from '../db/statements.ts';
+import { lastResultOf, prepared, type NamedStatement } from '../db/statements.ts';
 import { planFor } from '../diff/diff.ts';
 import { CREATE_DIFF_ROWS_SQL } from '../diff/diff-rows.ts';
 import { applyComparedSql, comparedColumnCount, compareSql, diffSql, rootKeysSql, type InquiryPlan } from '../diff/plan.ts';
 import type { Logger } from '../log.ts';
 import { keysIn, type TouchedTable } from './accumulator.ts';
+import { parseLsn, type Lsn } from './lsn.ts';
 import { sharedBatchesTotal } from './metrics.ts';
 
 export interface DiffSessionsOptions {
@@ -279,10 +280,16 @@ export class DiffSessions {
    * looks below one it has sent, so a row must not become visible after a higher one. Each session
    * commits its roots' state with their notification parts; a crash between the commits leaves the
    * WAL unacknowledged, and the replay finds the committed roots with nothing new.
+   *
+   * Returns where the WAL ends once the last commit is in: past every write of the batch (state rows,
+   * outbox), read in the last commit's round trip.
    */
-  async commitBatch(): Promise<void> {
-    for (const session of this.inBatch) await session.query('COMMIT');
+  async commitBatch(): Promise<Lsn> {
+    const last = this.inBatch.at(-1)!;
+    for (const session of this.inBatch) if (session !== last) await session.query('COMMIT');
+    const { rows } = await lastResultOf<{ lsn: string }>(last, ['COMMIT', 'SELECT pg_current_wal_insert_lsn()::text AS lsn']);
     await this.endAssistance();
+    return parseLsn(rows[0]!.lsn);
   }
 
   async rollbackBatch(): Promise<void> {

@@ -102,6 +102,39 @@ describe('a quiet database', () => {
     }
   });
 
+  it('confirms the slot past its own last batch as soon as the walsender has read it', async () => {
+    // Idle confirmations far apart: only the keepalive after capture's own writes can move the slot.
+    const capture = await startTestCapture(ctx, project.dir, { idlePingMs: 60_000, idleConfirmMs: 60_000 });
+    try {
+      await waitForCatchUp(ctx, reader);
+      const seen = reader.for('Kept').length;
+      // Thousands of rows: the batch writes megabytes of state rows and outbox, far more than the change.
+      await ctx.pool.query(`INSERT INTO l_item SELECT g, repeat('n', 300), g FROM generate_series(1000, 3999) g`);
+      const changed = (await ctx.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+      await reader.waitFor(() => reader.for('Kept').length > seen);
+      // Behind the WAL's end by at most a quarter of what was written since the change: the slot
+      // confirmed past the batch's writes (the relay's deletes after it may still be unconfirmed).
+      const lag = async () =>
+        (
+          await ctx.pool.query<{ behind: string; written: string }>(
+            `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS behind, pg_wal_lsn_diff(pg_current_wal_lsn(), $2::pg_lsn)::text AS written
+               FROM pg_replication_slots WHERE slot_name = $1`,
+            [ctx.names.slot, changed],
+          )
+        ).rows[0]!;
+      const deadline = Date.now() + 5_000;
+      let last = await lag();
+      while (Number(last.behind) * 4 > Number(last.written) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        last = await lag();
+      }
+      expect(Number(last.written)).toBeGreaterThan(1_000_000);
+      expect(Number(last.behind), `${last.behind} bytes behind, ${last.written} written since the change`).toBeLessThan(Number(last.written) / 4);
+    } finally {
+      await capture.stop();
+    }
+  });
+
   it('confirms an idle slot now and then, not on every keepalive the other writes bring', async () => {
     const capture = await startTestCapture(ctx, project.dir, { idlePingMs: 1000, idleConfirmMs: 1500 });
     try {
