@@ -124,7 +124,7 @@ const HASH_PROBES = [...Array.from({ length: 25 }, (_, n) => '(0123456789,abcdef
  * UTF-8 server can: the engine hashes its keys' UTF-8 bytes, PostgreSQL its own encoding's (and a
  * probe beyond ASCII may not even exist in that encoding).
  */
-export async function serverHashesAsEngine(client: Pick<Queryable, 'query'>): Promise<boolean> {
+export async function serverHashesAsEngine(client: Queryable): Promise<boolean> {
   const { rows: encoding } = await client.query<{ utf8: boolean }>("SELECT current_setting('server_encoding') = 'UTF8' AS utf8");
   if (!encoding[0]?.utf8) return false;
   const { rows } = await client.query<{ h: number }>('SELECT hashtext(p) AS h FROM unnest($1::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n', [HASH_PROBES]);
