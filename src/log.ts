@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { PushcdcError } from './errors.ts';
 
 /**
  * One process-wide logger; library code takes a child with its scope (`{inquiry}`, `{destination}`,
@@ -6,10 +7,21 @@ import { pino, type Logger } from 'pino';
  */
 export type { Logger };
 
+/** PUSHCDC_LOG_LEVEL, checked here (the logger exists before the environment is loaded): a bad one names the variable. */
+function logLevel(): string {
+  const wanted = process.env.PUSHCDC_LOG_LEVEL;
+  if (wanted === undefined || wanted === '') return process.env.VITEST ? 'warn' : 'info';
+  const levels = [...Object.keys(pino.levels.values), 'silent'];
+  if (!levels.includes(wanted)) {
+    throw new PushcdcError('CONFIG', `environment variable PUSHCDC_LOG_LEVEL=${JSON.stringify(wanted)}: must be one of ${levels.join(', ')}`);
+  }
+  return wanted;
+}
+
 export const rootLogger: Logger = pino(
   {
     name: 'pushcdc',
-    level: process.env.PUSHCDC_LOG_LEVEL ?? (process.env.VITEST ? 'warn' : 'info'),
+    level: logLevel(),
     base: undefined,
   },
   pino.destination({ fd: 2, sync: false }),

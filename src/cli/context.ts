@@ -1,4 +1,6 @@
+import { statSync } from 'node:fs';
 import path from 'node:path';
+import { PushcdcError } from '../errors.ts';
 import { loadEnv, instanceNames, type Env, type InstanceNames } from '../config/env.ts';
 import { createPool, checkConnection, type Pool } from '../db/pool.ts';
 import { resolveDatabaseUrl } from '../db/embedded.ts';
@@ -17,8 +19,16 @@ export interface DirOption {
   dir?: string;
 }
 
+/**
+ * The project folder, which must exist: a mistyped `--dir` would otherwise read as a project with
+ * no inquiries, destinations or stores, and every command would report nothing wrong.
+ */
 export function resolveDir(options: DirOption): string {
-  return path.resolve(options.dir ?? '.');
+  const dir = path.resolve(options.dir ?? '.');
+  const found = statSync(dir, { throwIfNoEntry: false });
+  if (!found) throw new PushcdcError('CONFIG', `--dir ${options.dir ?? '.'}: there is no folder ${dir}`);
+  if (!found.isDirectory()) throw new PushcdcError('CONFIG', `--dir ${options.dir ?? '.'}: ${dir} is a file, not a folder`);
+  return dir;
 }
 
 /**

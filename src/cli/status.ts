@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { connectBroker } from '../broker/connect.ts';
 import { loadDestinations } from '../config/destinations.ts';
-import { PushcdcError } from '../errors.ts';
+import { formatProblem, PushcdcError } from '../errors.ts';
 import { formatBytes, instanceStatus } from '../monitor/status.ts';
 import { withContext, type DirOption } from './context.ts';
 import { printJson, printTable } from './output.ts';
@@ -24,12 +24,16 @@ export function registerStatus(program: Command): void {
         throw new PushcdcError('USAGE', `--sample "${options.sample}" must be a whole number of milliseconds (0-60000)`);
       }
       await withContext(options, async (ctx) => {
-        const { destinations } = await loadDestinations(ctx.dir, null);
+        // A destination file with a problem (say, an unset ${ENV}) is left out of the table, but named
+        // below it: a monitor that silently drops a destination hides what most needs looking at.
+        const loaded = await loadDestinations(ctx.dir, null);
+        const { destinations } = loaded;
+        const destinationProblems = loaded.problems.map(formatProblem);
         const broker = await connectBroker({ amqpUrl: ctx.env.AMQP_URL, pool: ctx.pool });
         try {
           const status = await instanceStatus(ctx.pool, broker, ctx.names, destinations, sampleMs);
           if (options.json) {
-            printJson(status);
+            printJson({ ...status, destinationProblems });
             return;
           }
           const out = process.stdout;
@@ -52,6 +56,9 @@ export function registerStatus(program: Command): void {
           );
           out.write('\nDestinations\n');
           printTable(status.destinations.map((d) => ({ name: d.name, type: d.type, active: d.active ? 'yes' : 'no', failed: d.failed, inquiries: d.inquiries.join(', ') })));
+          if (destinationProblems.length > 0) {
+            out.write(`Not shown, for problems in their files (see pushcdc validate):\n${destinationProblems.map((p) => `  ${p}\n`).join('')}`);
+          }
           out.write('\nInquiries\n');
           printTable(status.inquiries.map((i) => ({ inquiry: i.name, 'state rows': i.stateRows, 'built at': i.builtAt })));
         } finally {

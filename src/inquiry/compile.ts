@@ -88,6 +88,24 @@ function jsonKind(baseType: number): JsonKind {
 const STATE_FORMAT = 2;
 
 const TIME_FUNCTIONS = new Set(['now', 'transaction_timestamp', 'statement_timestamp', 'clock_timestamp', 'timeofday']);
+/**
+ * Functions PostgreSQL marks stable (not volatile), whose value comes from the session or the
+ * transaction rather than from their arguments: a result row using one changes without any row changing.
+ */
+const SESSION_FUNCTIONS = new Set([
+  'current_setting',
+  'pg_backend_pid',
+  'txid_current',
+  'txid_current_if_assigned',
+  'txid_current_snapshot',
+  'pg_current_xact_id',
+  'pg_current_xact_id_if_assigned',
+  'pg_current_snapshot',
+  'inet_client_addr',
+  'inet_client_port',
+  'pg_trigger_depth',
+  'pg_my_temp_schema',
+]);
 const SQL_VALUE_FUNCTIONS: Record<string, string> = {
   current_date: 'the current date',
   current_time: 'the current time',
@@ -215,6 +233,7 @@ async function compileWithCatalog(
     }
   }
   await checkFunctions(client, shape.tokens);
+  await checkReadsOwnTablesOnly(client, viewOid, shape, infos);
   const tracked = await readTrackedColumns(client, viewOid);
 
   const parents = shape.from.map((item, i) => (i === 0 ? null : parentAlias(shape, item, shape.from.slice(0, i))));
@@ -361,6 +380,9 @@ async function checkFunctions(client: PoolClient, tokens: Token[]): Promise<void
     if (TIME_FUNCTIONS.has(f.name)) {
       throw new CompileProblem(`${f.name}() depends on the current time: the result must be a function of the current rows alone`, at);
     }
+    if (SESSION_FUNCTIONS.has(f.name)) {
+      throw new CompileProblem(`${f.name}() depends on the session: the result must be a function of the current rows alone`, at);
+    }
     if (only(f.volatilities, 'v')) {
       throw new CompileProblem(`${f.name}() is a volatile function: the result must be a function of the current rows alone`, at);
     }
@@ -377,6 +399,32 @@ function argumentCount(tokens: Token[], open: number): number {
     if (t.text === ',' && t.depth === depth + 1) count++;
   }
   return count;
+}
+
+/**
+ * PostgreSQL's own list of the relations the view reads must hold the inquiry's tables and nothing
+ * else. A table read anywhere else — `IN (TABLE other)`, or any subquery the lexer's check (which
+ * looks for a nested SELECT) or the parser cannot see — is not watched, so its changes would never
+ * reach the result's diff: refused, naming the table.
+ */
+async function checkReadsOwnTablesOnly(client: PoolClient, viewOid: number, shape: StatementShape, infos: TableInfo[]): Promise<void> {
+  const { rows } = await client.query<{ schema: string; name: string }>(
+    `SELECT DISTINCT n.nspname::text AS schema, c.relname::text AS name
+       FROM pg_rewrite r
+       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+       JOIN pg_class c ON c.oid = d.refobjid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE r.ev_class = $1 AND d.refobjid <> $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+        AND NOT d.refobjid = ANY ($2::oid[])
+      ORDER BY 1, 2`,
+    [viewOid, infos.map((i) => i.oid)],
+  );
+  const other = rows[0];
+  if (!other) return;
+  throw new CompileProblem(
+    `${other.schema}.${other.name} is read outside the FROM list (a subquery): its changes would not be watched; join it in FROM instead`,
+    findWord(shape.tokens, other.name),
+  );
 }
 
 async function readTrackedColumns(client: PoolClient, viewOid: number): Promise<Map<number, string[]>> {

@@ -105,5 +105,9 @@ describe('bad input at the command line', () => {
     const url = await runCli(['validate', '--dir', project.dir], { ...ctx.env, DATABASE_URL: 'not a url' });
     expect(url.code).toBe(1);
     expect(url.stderr).toMatch(/DATABASE_URL="not a url"/);
+    // Read as the logger is made, before the rest of the environment: the same kind of message.
+    const level = await runCli(['validate', '--dir', project.dir], { ...ctx.env, PUSHCDC_LOG_LEVEL: 'loud' });
+    expect(level.code).toBe(1);
+    expect(level.stderr).toBe('pushcdc: environment variable PUSHCDC_LOG_LEVEL="loud": must be one of trace, debug, info, warn, error, fatal, silent\n');
   });
 });

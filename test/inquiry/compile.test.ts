@@ -59,6 +59,8 @@ describe('bad inquiries get one clear message each', () => {
     ['set-returning function', "SELECT c.name, unnest(string_to_array(c.name, ' ')) AS word FROM customer c", /Bad\.sql:1:16: set-returning function unnest\(\) is not allowed/],
     ['CURRENT_DATE', 'SELECT c.name, current_date AS d FROM customer c', /Bad\.sql:1:16: CURRENT_DATE depends on the current date/],
     ['subquery over a table', 'SELECT c.name FROM customer c\nWHERE c.customer_id IN (SELECT o.customer_id FROM sales_order o)', /Bad\.sql:2:25: subqueries are not allowed/],
+    ['a table read with TABLE in a subquery', 'SELECT c.name FROM customer c\nWHERE c.customer_id IN (TABLE nothing_ident)', /Bad\.sql:2:31: public\.nothing_ident is read outside the FROM list/],
+    ['a session setting', "SELECT c.name, current_setting('TimeZone') AS tz FROM customer c", /Bad\.sql:1:16: current_setting\(\) depends on the session/],
     ['derived table', 'SELECT x.name FROM (SELECT name FROM customer) x', /Bad\.sql:1:\d+: (subqueries|parenthesised FROM items) .*not allowed/],
     ['RIGHT JOIN', 'SELECT c.name FROM customer c\nRIGHT JOIN sales_order o ON o.customer_id = c.customer_id', /Bad\.sql:2:1: RIGHT JOIN is not allowed/],
     ['FULL JOIN', 'SELECT c.name FROM customer c FULL OUTER JOIN sales_order o ON o.customer_id = c.customer_id', /Bad\.sql:1:31: FULL JOIN is not allowed/],

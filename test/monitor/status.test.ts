@@ -55,6 +55,34 @@ describe('pushcdc status', () => {
     expect(r.stdout).toMatch(/not declared yet/); // the commerce queue: nobody declared it yet
   });
 
+  it('names a destination file it cannot read instead of silently leaving it out', async () => {
+    await project.write('destinations/secret.json', {
+      name: 'secret',
+      type: 'webhook',
+      address: 'http://127.0.0.1:9/secret',
+      headers: { Authorization: 'Bearer ${PUSHCDC_TEST_UNSET_TOKEN}' },
+      inquiries: [{ inquiry: 'Customers' }],
+    });
+    try {
+      const json = await runCli(['status', '--json', '--sample', '0', '--dir', project.dir], ctx.env);
+      expect(json.code).toBe(0);
+      const status = JSON.parse(json.stdout) as { destinations: { name: string }[]; destinationProblems: string[] };
+      expect(status.destinations.map((d) => d.name)).toEqual(['hook']);
+      expect(status.destinationProblems).toEqual([expect.stringMatching(/secret\.json:\d+:\d+: .*PUSHCDC_TEST_UNSET_TOKEN/)]);
+      const text = await runCli(['status', '--sample', '0', '--dir', project.dir], ctx.env);
+      expect(text.stdout).toMatch(/Not shown, for problems in their files \(see pushcdc validate\):\n {2}\S*secret\.json:\d+:\d+: /);
+    } finally {
+      await project.remove('destinations/secret.json');
+    }
+  });
+
+  it('a --dir that does not exist is a user error, not an empty project', async () => {
+    const r = await runCli(['status', '--json', '--sample', '0', '--dir', `${project.dir}/missing`], ctx.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--dir .*missing: there is no folder/);
+    expect(r.stdout).toBe('');
+  });
+
   it('a bad --sample is a usage error', async () => {
     const r = await runCli(['status', '--sample', 'soon', '--dir', project.dir], ctx.env);
     expect(r.code).toBe(2);
