@@ -226,21 +226,22 @@ export function substituteEnv(
   env: NodeJS.ProcessEnv = process.env,
 ): { value: unknown; problems: Problem[] } {
   const problems: Problem[] = [];
-  const walk = (v: unknown): unknown => {
+  const walk = (v: unknown, at: PropertyKey[]): unknown => {
     if (typeof v === 'string') {
       return v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
         const replacement = env[name];
         if (replacement === undefined) {
-          const at = locateValue(text, v) ?? lineColAt(text, text.indexOf(whole));
-          problems.push({ file, line: at.line, col: at.col, message: `environment variable ${name} is not set (used as \${${name}})` });
+          const where = locateValue(text, v) ?? locatePath(text, at) ?? lineColAt(text, text.indexOf(whole));
+          // Named like a schema problem (`headers.Authorization: …`): the file may use the variable twice.
+          problems.push({ file, line: where.line, col: where.col, message: `${formatPath(at)}: environment variable ${name} is not set (used as \${${name}})` });
           return whole;
         }
         return replacement;
       });
     }
-    if (Array.isArray(v)) return v.map(walk);
-    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...at, i]));
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, [...at, k])]));
     return v;
   };
-  return { value: walk(value), problems };
+  return { value: walk(value, []), problems };
 }

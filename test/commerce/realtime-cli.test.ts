@@ -140,7 +140,7 @@ describe('pushcdc realtime', () => {
     const { BC_TOKEN: _unset, ...withoutToken } = env();
     const result = await runCli(['realtime', 'start', '--store', 's', '--entity', 'StockItem', '--dir', dir], withoutToken);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/stores\/s\.json:\d+:\d+: environment variable BC_TOKEN is not set/);
+    expect(result.stderr).toMatch(/stores\/s\.json:\d+:\d+: accessToken: environment variable BC_TOKEN is not set/);
   });
 });
 

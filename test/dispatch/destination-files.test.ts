@@ -139,7 +139,7 @@ describe('destination files: each mistake has its own message with file, field a
 
   it('a missing ${ENV} variable, named', async () => {
     const r = await load(webhook({ headers: { Authorization: 'Bearer ${HOOK_TOKEN}' } }));
-    expectOneProblem(r.problems, r.file, lineOf(r.text, 'HOOK_TOKEN'), 'environment variable HOOK_TOKEN is not set');
+    expectOneProblem(r.problems, r.file, lineOf(r.text, 'HOOK_TOKEN'), 'headers.Authorization: environment variable HOOK_TOKEN is not set');
   });
 
   it('a wrong type of value', async () => {
