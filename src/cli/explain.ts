@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { PushcdcError, ProblemsError } from '../errors.ts';
 import { findTableScans } from '../diff/table-scans.ts';
@@ -15,7 +16,8 @@ export function registerExplain(program: Command): void {
         const { inquiries, problems } = await loadInquiries(ctx.pool, ctx.dir, { only: name });
         const inquiry = inquiries[0];
         if (!inquiry) {
-          const mine = problems.filter((p) => p.file.includes(name));
+          // Its own file's problems (named after it), not those of every file whose path holds the name.
+          const mine = problems.filter((p) => path.basename(p.file, path.extname(p.file)) === name);
           if (mine.length > 0) throw new ProblemsError(mine);
           const known = (await readInquirySources(ctx.dir)).sources.map((s) => s.name).sort();
           throw new PushcdcError('NOT_FOUND', `no inquiry named "${name}"; known: ${known.join(', ') || '(none)'}`);

@@ -74,6 +74,14 @@ describe('bad input at the command line', () => {
       expect(r.stdout).toMatch(/inquiries\/Bad\.json:1:\d+: not valid JSON/);
       expect(r.stdout).not.toMatch(/Good/);
 
+      // explain shows an inquiry's own file's problems, not those of a file whose name contains it.
+      const own = await runCli(['explain', 'Agg', '--dir', bad.dir], ctx.env);
+      expect(own.code).toBe(1);
+      expect(own.stderr).toMatch(/inquiries\/Agg\.sql:2:3: aggregate function COUNT\(\) is not allowed/);
+      const other = await runCli(['explain', 'Ag', '--dir', bad.dir], ctx.env);
+      expect(other.code).toBe(1);
+      expect(other.stderr).toMatch(/no inquiry named "Ag"; known: /);
+
       const env = { ...ctx.env, PUSHCDC_INSTANCE: `${ctx.instance}_bad` };
       const applied = await runCli(['compile', '--apply', '--dir', bad.dir], env);
       expect(applied.code).toBe(1);
