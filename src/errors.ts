@@ -57,3 +57,9 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** An error's message with its cause's: fetch reports "fetch failed" and hides the reason (ECONNREFUSED, …) in `cause`. */
+export function messageWithCause(err: unknown): string {
+  const cause = err instanceof Error ? err.cause : undefined;
+  return cause ? `${errorMessage(err)} (${errorMessage(cause)})` : errorMessage(err);
+}

@@ -6,16 +6,20 @@ import { PushcdcError } from '../errors.ts';
  * names the variable, never a silent fallback to the default.
  */
 const urlOf = (protocols: string[]) =>
-  z.string().refine(
-    (s) => {
-      try {
-        return protocols.includes(new URL(s).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
-  );
+  z.string().superRefine((s, ctx) => {
+    const wanted = `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`;
+    let url: URL;
+    try {
+      url = new URL(s);
+    } catch {
+      // Say what is wrong with it: "postgres://host:99999/db" starts right, but its port is not one.
+      const port = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*:(\d+)(?:[/?#]|$)/i.exec(s)?.[1];
+      const why = port !== undefined && Number(port) > 65_535 ? `its port ${port} is above 65535` : 'this one is not a URL';
+      ctx.addIssue({ code: 'custom', message: `must be ${wanted}; ${why}` });
+      return;
+    }
+    if (!protocols.includes(url.protocol)) ctx.addIssue({ code: 'custom', message: `must be ${wanted}` });
+  });
 
 const integer = (min: number, max: number) =>
   z

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ProblemsError, PushcdcError, type Problem } from '../errors.ts';
-import { displayPath, listFiles, readJsonFile, substituteEnv, zodProblems } from './json-file.ts';
+import { displayPath, listFiles, locatePath, readJsonFile, substituteEnv, zodProblems } from './json-file.ts';
 
 /**
  * Store files (`stores/<name>.json`, SPEC section 7): one storefront binding each.
@@ -79,7 +79,8 @@ export async function loadStores(
     }
     const expected = path.basename(file, '.json');
     if (parsed.data.name !== expected) {
-      problems.push({ file: shown, message: `name: "${parsed.data.name}" must match the file name "${expected}"` });
+      const at = locatePath(read.text, ['name']);
+      problems.push({ file: shown, line: at?.line, col: at?.col, message: `name: "${parsed.data.name}" must match the file name "${expected}"` });
       continue;
     }
     stores.push({ ...parsed.data, file: shown });

@@ -1,5 +1,5 @@
 import type { DestinationConfig } from '../config/destinations.ts';
-import { PushcdcError, errorMessage } from '../errors.ts';
+import { PushcdcError, errorMessage, messageWithCause } from '../errors.ts';
 import { serializeNotification, type Notification } from '../notification.ts';
 import type { Destination } from './destination.ts';
 
@@ -28,7 +28,7 @@ export function createWebhookDestination(config: DestinationConfig): Destination
           signal: AbortSignal.timeout(config.timeoutMs),
         });
       } catch (err) {
-        const reason = err instanceof DOMException && err.name === 'TimeoutError' ? `no answer within ${config.timeoutMs} ms` : causeOf(err);
+        const reason = err instanceof DOMException && err.name === 'TimeoutError' ? `no answer within ${config.timeoutMs} ms` : messageWithCause(err);
         throw new PushcdcError('DELIVERY', `POST ${address}: ${reason}`, { cause: err });
       }
       // Read the body either way: it frees the connection for the next request and explains a refusal.
@@ -39,10 +39,4 @@ export function createWebhookDestination(config: DestinationConfig): Destination
     },
     close: async () => undefined,
   };
-}
-
-/** fetch reports "fetch failed" and hides the reason (ECONNREFUSED, …) in `cause`. */
-function causeOf(err: unknown): string {
-  const cause = err instanceof Error ? err.cause : undefined;
-  return cause ? `${errorMessage(err)} (${errorMessage(cause)})` : errorMessage(err);
 }

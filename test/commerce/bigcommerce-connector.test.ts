@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoreConfig } from '../../src/config/stores.ts';
 import { BigCommerceConnector } from '../../src/commerce/connectors/bigcommerce/connector.ts';
@@ -159,6 +161,21 @@ describe('BigCommerce export processors', () => {
     );
     await expect(bad.processPush('StockItem', { InventoryCD: 'Q', Description: 'q' }, { externId: null })).rejects.toThrow(
       'GET /v3/catalog/products answered 401: You are not authorized to perform this action',
+    );
+  });
+
+  it('an unreachable store is a storefront error naming the address and the reason', async () => {
+    // A port nothing listens on: taken from a server that is closed again before the request.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const away = new BigCommerceConnector(
+      { name: 'away', file: 'stores/away.json', connector: 'bigcommerce', active: true, baseUrl: `http://127.0.0.1:${port}/stores/x`, accessToken: 't', inventoryLocationId: 1, concurrency: 1, requestTimeoutMs: 5000, entities: {} },
+      rootLogger,
+    );
+    await expect(away.processPush('StockItem', { InventoryCD: 'Q', Description: 'q' }, { externId: null })).rejects.toThrow(
+      new RegExp(`GET http://127\\.0\\.0\\.1:${port}/stores/x/v3/catalog/products\\S*: fetch failed \\(.*ECONNREFUSED`),
     );
   });
 

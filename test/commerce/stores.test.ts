@@ -77,6 +77,16 @@ describe('store files', () => {
     );
   });
 
+  it('a name that is not the file name points at the name field', async () => {
+    const text = JSON.stringify({ ...good, name: 'other-shop' }, null, 2);
+    const dir = await dirWith({ 'main-shop.json': text });
+    const { stores, problems } = await loadStores(dir, { BC_TOKEN: 't', BC_SECRET: 's' });
+    expect(stores).toHaveLength(0);
+    expect(problems.map((p) => `${path.basename(p.file)}:${p.line}:${p.col}: ${p.message}`)).toEqual([
+      'main-shop.json:2:3: name: "other-shop" must match the file name "main-shop"',
+    ]);
+  });
+
   it('an unset variable fails loading with every problem', async () => {
     const dir = await dirWith({ 'main-shop.json': JSON.stringify(good) });
     const failing = loadStoresOrThrow(dir, { BC_TOKEN: 't' });

@@ -112,7 +112,10 @@ describe('bad input at the command line', () => {
     expect(r.stderr).toMatch(/PUSHCDC_HTTP_PORT="eighty": must be a whole number/);
     const url = await runCli(['validate', '--dir', project.dir], { ...ctx.env, DATABASE_URL: 'not a url' });
     expect(url.code).toBe(1);
-    expect(url.stderr).toMatch(/DATABASE_URL="not a url"/);
+    expect(url.stderr).toMatch(/DATABASE_URL="not a url": must be a URL starting with postgres:\/\/ or postgresql:\/\/; this one is not a URL/);
+    const port = await runCli(['validate', '--dir', project.dir], { ...ctx.env, DATABASE_URL: 'postgres://u@127.0.0.1:99999/db' });
+    expect(port.code).toBe(1);
+    expect(port.stderr).toMatch(/DATABASE_URL="postgres:\/\/u@127\.0\.0\.1:99999\/db": .*; its port 99999 is above 65535/);
     // Read as the logger is made, before the rest of the environment: the same kind of message.
     const level = await runCli(['validate', '--dir', project.dir], { ...ctx.env, PUSHCDC_LOG_LEVEL: 'loud' });
     expect(level.code).toBe(1);

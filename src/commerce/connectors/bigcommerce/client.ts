@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PushcdcError } from '../../../errors.ts';
+import { PushcdcError, messageWithCause } from '../../../errors.ts';
 import type { Logger } from '../../../log.ts';
 
 /**
@@ -80,7 +80,7 @@ export class BigCommerceClient {
           signal: AbortSignal.timeout(this.options.timeoutMs),
         });
       } catch (err) {
-        throw new PushcdcError('STOREFRONT', `${method} ${path}: ${(err as Error).message}`, { cause: err });
+        throw new PushcdcError('STOREFRONT', `${method} ${url.href}: ${messageWithCause(err)}`, { cause: err });
       }
       if (response.status === 429) {
         const waitMs = rateLimitWait(response.headers);
