@@ -230,12 +230,21 @@ export function freshSql(plan: InquiryPlan, filter: ((x: string) => string) | nu
   // Matched on the root key as well as the identity: the identity is text the planner can only hash
   // or compare, and planned for few rows it nested loops comparing every pair (quadratic in the roots);
   // the root key lets it look each row up by index instead.
+  //
+  // The support rows are filtered inside their own subquery, not by a WHERE over the whole join: a
+  // root key of several columns is filtered by a semi-join on unnest (see keyFilter), one relation
+  // more, and a WHERE put it above both sides, twice the inquiry's tables and two unnests in one join
+  // problem. Past join_collapse_limit (8: from four tables on) the planner then joined the
+  // support side's tables as a problem of their own, without the keys, reading each whole in every
+  // batch (BC-PUSH-Orders: sales_order, customer, lines and items). Filtered here, each side holds
+  // its tables and its unnest, and stays one problem up to seven tables, as an inquiry without a
+  // support view does.
   const rootKeys = plan.rootHidden.map((h, i) => ({ name: q(h.name), as: `__r${i}` }));
   return `SELECT ${keys('s')}, r.__row IS NOT NULL AS __visible, r.__row, ${identity(plan, 's')} AS __id
-    FROM ${plan.lookupView} s
+    FROM (SELECT ${keys('s')} FROM ${plan.lookupView} s${where('s')}) s
     LEFT JOIN (SELECT ${rootKeys.map((k) => `v.${k.name} AS ${k.as}`).join(', ')}, ${identity(plan, 'v')} AS __id, ${rowJsonSql(plan, 'v')} AS __row
                  FROM ${plan.resultView} v${where('v')}) r
-      ON ${rootKeys.map((k) => `r.${k.as} = s.${k.name}`).join(' AND ')} AND r.__id = ${identity(plan, 's')}${where('s')}`;
+      ON ${rootKeys.map((k) => `r.${k.as} = s.${k.name}`).join(' AND ')} AND r.__id = ${identity(plan, 's')}`;
 }
 
 /**
