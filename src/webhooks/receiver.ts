@@ -21,9 +21,10 @@ import { authenticateShopify, parseShopifyHook, shopifySignatureValid } from './
  *   401  validation failed: `type` unknown or missing (it is one of the three values that say the
  *        callback is ours, so a request without a known one is unauthenticated, not malformed),
  *        `company` not PUSHCDC_COMPANY, `validation` not a store's webhookSecret, Shopify HMAC wrong.
- *        Checked before the body is read, except the HMAC, which needs it.
+ *        Checked before the body is read, except the HMAC, which needs it; and before anything about
+ *        the body's form, so an unauthenticated request gets 401, never 400.
  *   400  content type not JSON, body not JSON, or not the storefront's format (missing scope,
- *        data.id, topic, id); the body's `error` says what is wrong.
+ *        data.id, topic, id); the body's `error` says what is wrong. Only to an authenticated caller.
  *   413  body over maxBodyBytes (default 1 MiB; BigCommerce bodies are a few hundred bytes, Shopify
  *        sends whole orders): reading stops at the limit and the connection is closed.
  *   503  the real-time status cannot be read or the broker does not confirm the message: the
@@ -114,15 +115,23 @@ export class CommerceWebhookReceiver {
     const caller = identified.caller;
     scope.store = caller.store.name;
 
-    if (!isJsonContentType(singleHeader(req, 'content-type'))) {
-      return rejected(400, 'content-type must be application/json');
-    }
+    // The Shopify HMAC is over the whole raw body, so the body is read before it is checked, and the
+    // size limit comes first: no sender, authentic or not, gets more than maxBodyBytes buffered, so an
+    // oversized body is a 413 whatever its signature. A body cut short cannot be authenticated either;
+    // its sender is gone and hardly reads the answer.
     const read = await readBody(req, this.deps.maxBodyBytes);
     if (read.kind === 'too-large') return rejected(413, `the body is larger than ${read.limit} bytes`);
     if (read.kind === 'aborted') return rejected(400, 'the body was not received completely', read.error?.message);
     scope.bodyRead = true;
     if (caller.connector === 'shopify' && !shopifySignatureValid(caller.secret, read.body, caller.signature)) {
       return this.unauthorized(scope, 'company, binding or signature does not match', `X-Shopify-Hmac-Sha256 does not match the body (store ${caller.store.name})`);
+    }
+
+    // The body's form only once the caller is authenticated (SPEC section 7: a request that fails
+    // validation gets 401, whatever else is wrong with it). Checked before the HMAC, a wrong content
+    // type got a 400 that told a sender without the secret its company and binding were right.
+    if (!isJsonContentType(singleHeader(req, 'content-type'))) {
+      return rejected(400, 'content-type must be application/json');
     }
 
     let body: unknown;

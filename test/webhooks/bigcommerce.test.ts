@@ -211,6 +211,13 @@ describe('POST /commerce/webhook from BigCommerce', () => {
     expect(await probe.settledDepth()).toBe(0);
   });
 
+  it("a wrong validation on a body not declared as JSON → 401, not 400 (authentication before the body's form)", async () => {
+    const reply = await post({ ...headersOf('secret-guess'), 'content-type': 'text/plain' }, 'not json');
+    expect(reply.status).toBe(401);
+    expect(reply.json).toEqual({ status: 'rejected', error: 'unauthorized: company or validation does not match' });
+    expect(await probe.settledDepth()).toBe(0);
+  });
+
   it('GET → 405 with Allow: POST', async () => {
     const reply = await request(role.port, { method: 'GET' });
     expect(reply.status).toBe(405);

@@ -63,7 +63,7 @@ export function request(port: number, spec: RequestSpec): Promise<HttpReply> {
 export function requestStreaming(
   port: number,
   headers: Record<string, string>,
-  options: { declaredBytes?: number; chunk: Buffer; maxBytes: number },
+  options: { declaredBytes?: number; chunk: Buffer; maxBytes: number; path?: string },
 ): Promise<HttpReply & { written: number }> {
   return new Promise((resolve, reject) => {
     let written = 0;
@@ -73,7 +73,7 @@ export function requestStreaming(
         host: '127.0.0.1',
         port,
         method: 'POST',
-        path: '/commerce/webhook',
+        path: options.path ?? '/commerce/webhook',
         headers: { ...headers, ...(options.declaredBytes !== undefined ? { 'content-length': String(options.declaredBytes) } : {}) },
         agent: false,
       },

@@ -4,10 +4,10 @@ import { changeRealtime } from '../../src/commerce/realtime-control.ts';
 import { listRealtimeState, setRealtimeStatus } from '../../src/commerce/realtime-state.ts';
 import { loadStoresOrThrow } from '../../src/config/stores.ts';
 import type { EngineContext } from '../../src/engine/role.ts';
-import { createWebhooksRole, type RunningWebhooks } from '../../src/webhooks/role.ts';
+import { DEFAULT_MAX_BODY_BYTES, createWebhooksRole, type RunningWebhooks } from '../../src/webhooks/role.ts';
 import { useTestContext } from '../support/isolation.ts';
 import { engineContext, makeDir } from '../commerce/harness.ts';
-import { QueueProbe, request, type HttpReply } from './harness.ts';
+import { QueueProbe, request, requestStreaming, type HttpReply } from './harness.ts';
 
 /**
  * The webhook receiver with Shopify callbacks: `type`, `company`, `binding` as URL parameters and
@@ -140,6 +140,40 @@ describe('POST /commerce/webhook from Shopify', () => {
     expect(reply.status).toBe(401);
     expect(reply.json.status).toBe('rejected');
     expect(reply.json.error).toMatch(/^unauthorized: /);
+    expect(await probe.settledDepth()).toBe(0);
+  });
+
+  // SPEC section 7: a request that fails validation gets 401. The HMAC needs the body, so it is read
+  // first, but nothing about its form is judged before the HMAC: a forger learns nothing from a 400.
+  it.each([
+    ['a wrong signature, declared as text/plain', 'orders/updated', orderRaw, sign(`${orderRaw} `), { 'content-type': 'text/plain' }],
+    ['a signature with another secret, declared as a form', 'orders/updated', orderRaw, sign(orderRaw, 'not-the-secret'), { 'content-type': 'application/x-www-form-urlencoded' }],
+    ['a wrong signature over a body that is not JSON', 'orders/updated', 'id=1', sign('id=2'), {}],
+    ['a wrong signature, without a topic', undefined, orderRaw, sign(`${orderRaw} `), {}],
+  ])("%s → 401, not 400: authentication comes before the body's form, nothing queued", async (_case, topic, raw, signature, headers) => {
+    const reply = await deliver(topic, raw, { signature, headers });
+    expect(reply.status).toBe(401);
+    expect(reply.json).toEqual({ status: 'rejected', error: 'unauthorized: company, binding or signature does not match' });
+    expect(await probe.settledDepth()).toBe(0);
+  });
+
+  it('a validly signed body not declared as JSON → 400', async () => {
+    const reply = await deliver('orders/updated', orderRaw, { headers: { 'content-type': 'text/plain' } });
+    expect(reply.status).toBe(400);
+    expect(reply.json).toEqual({ status: 'rejected', error: 'content-type must be application/json' });
+    expect(await probe.settledDepth()).toBe(0);
+  });
+
+  it('a body declared over 1 MiB → 413 from the headers alone, whatever its signature (the HMAC would need it all)', async () => {
+    const reply = await requestStreaming(
+      role.port,
+      { 'content-type': 'application/json', 'x-shopify-topic': 'orders/updated', 'x-shopify-hmac-sha256': sign('{}') },
+      { path: address(), declaredBytes: DEFAULT_MAX_BODY_BYTES + 1, chunk: Buffer.alloc(64 * 1024, 0x20), maxBytes: DEFAULT_MAX_BODY_BYTES + 1 },
+    );
+    expect(reply.status).toBe(413);
+    expect(reply.json).toEqual({ status: 'rejected', error: `the body is larger than ${DEFAULT_MAX_BODY_BYTES} bytes` });
+    expect(reply.headers.connection).toBe('close');
+    expect(reply.written).toBe(0);
     expect(await probe.settledDepth()).toBe(0);
   });
 
