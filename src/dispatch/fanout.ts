@@ -3,7 +3,7 @@ import type { Pool } from '../db/pool.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { recordEvent } from '../monitor/events.ts';
-import { parseQueueMessage, serializeEnvelope } from '../notification.ts';
+import { readQueueMessage, serializeEnvelope } from '../notification.ts';
 import { filterTrackedChanges, isEmpty } from './field-tracking.ts';
 import { PRIMARY_PREFETCH, PRIMARY_SINGLE_ACTIVE } from './queues.ts';
 import { sleep } from './retry.ts';
@@ -60,7 +60,8 @@ export async function startFanout(deps: FanoutDeps): Promise<Fanout> {
       const text = delivery.body.toString('utf8');
       let envelope;
       try {
-        envelope = parseQueueMessage(text);
+        // With its rows' texts: the copies are written anew, and their rows must stay as they came.
+        envelope = readQueueMessage(text);
       } catch (err) {
         // Nothing can deliver it; say so where operators look, with the text, and let it go.
         await recordEvent(deps.pool, {

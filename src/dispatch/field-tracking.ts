@@ -5,7 +5,7 @@ import type { NotificationEnvelope, ResultRow, RowKey } from '../notification.ts
  * tracked columns changed. An update arrives as a Deleted and an Inserted row with the same row
  * identity (the envelope's hidden `keys`); such a pair is dropped when every tracked column is
  * equal on both sides. Rows without a partner (a real insert or delete) always count. The rows that
- * remain still carry all columns.
+ * remain still carry all columns, and their texts (`rowTexts`) stay with them.
  */
 export function filterTrackedChanges(envelope: NotificationEnvelope, tracked: readonly string[]): NotificationEnvelope {
   const { notification, keys } = envelope;
@@ -35,6 +35,7 @@ export function filterTrackedChanges(envelope: NotificationEnvelope, tracked: re
   if (dropInserted.size === 0 && dropDeleted.size === 0) return envelope;
   const keepI = (_: unknown, i: number) => !dropInserted.has(i);
   const keepD = (_: unknown, d: number) => !dropDeleted.has(d);
+  const { rowTexts } = envelope;
   return {
     ...envelope,
     notification: {
@@ -43,6 +44,7 @@ export function filterTrackedChanges(envelope: NotificationEnvelope, tracked: re
       Deleted: notification.Deleted.filter(keepD),
     },
     keys: { Inserted: keys.Inserted.filter(keepI), Deleted: keys.Deleted.filter(keepD) },
+    ...(rowTexts && { rowTexts: { Inserted: rowTexts.Inserted.filter(keepI), Deleted: rowTexts.Deleted.filter(keepD) } }),
   };
 }
 

@@ -3,7 +3,7 @@ import { loadDestinations } from '../config/destinations.ts';
 import { loadStoresOrThrow } from '../config/stores.ts';
 import type { Pool } from '../db/pool.ts';
 import { ProblemsError, PushcdcError, errorMessage } from '../errors.ts';
-import { parseQueueMessage } from '../notification.ts';
+import { readQueueMessage } from '../notification.ts';
 import { createDestination } from './create.ts';
 import { deleteFailed, recordResendFailure, type FailedNotification } from './failed-store.ts';
 
@@ -38,7 +38,7 @@ export async function resendFailed(ctx: ResendContext, row: FailedNotification):
     if (ownProblems.length > 0) throw new ProblemsError(ownProblems);
     throw new PushcdcError('NOT_FOUND', `failed notification ${row.id}: destination "${row.destination}" is no longer in ${ctx.dir}/destinations`);
   }
-  const notification = parseQueueMessage(row.payload).notification;
+  const { notification, rowTexts } = readQueueMessage(row.payload);
   const destination = await createDestination(config, {
     broker: ctx.broker,
     pool: ctx.pool,
@@ -46,7 +46,7 @@ export async function resendFailed(ctx: ResendContext, row: FailedNotification):
     stores: () => loadStoresOrThrow(ctx.dir),
   });
   try {
-    await destination.send(notification);
+    await destination.send(notification, rowTexts);
   } catch (err) {
     const error = errorMessage(err);
     await recordResendFailure(ctx.pool, row.id, error);

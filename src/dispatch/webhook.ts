@@ -1,11 +1,12 @@
 import type { DestinationConfig } from '../config/destinations.ts';
 import { PushcdcError, errorMessage, messageWithCause } from '../errors.ts';
-import { serializeNotification, type Notification } from '../notification.ts';
+import { serializeNotification, type Notification, type RowTexts } from '../notification.ts';
 import type { Destination } from './destination.ts';
 
 /**
- * `webhook`: one HTTP POST of the SPEC payload per attempt. Any 2xx accepts; anything else (another
- * status, a network error, no answer within timeoutMs) is a failed attempt.
+ * `webhook`: one HTTP POST of the SPEC payload per attempt, its rows as they arrived (byte for byte).
+ * Any 2xx accepts; anything else (another status, a network error, no answer within timeoutMs) is a
+ * failed attempt.
  */
 export function createWebhookDestination(config: DestinationConfig): Destination {
   const address = config.address;
@@ -18,13 +19,13 @@ export function createWebhookDestination(config: DestinationConfig): Destination
   return {
     name: config.name,
     type: 'webhook',
-    async send(notification: Notification): Promise<void> {
+    async send(notification: Notification, rowTexts: RowTexts): Promise<void> {
       let response: Response;
       try {
         response = await fetch(address, {
           method: 'POST',
           headers,
-          body: serializeNotification(notification),
+          body: serializeNotification(notification, rowTexts),
           signal: AbortSignal.timeout(config.timeoutMs),
         });
       } catch (err) {

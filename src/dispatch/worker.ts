@@ -4,7 +4,7 @@ import type { Pool } from '../db/pool.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { recordEvent } from '../monitor/events.ts';
-import { parseQueueMessage, serializeNotification, type Notification } from '../notification.ts';
+import { readQueueMessage, serializeNotification, type Notification, type RowTexts } from '../notification.ts';
 import type { Destination } from './destination.ts';
 import { deliverySeconds, failedTotal, sentTotal } from './metrics.ts';
 import { DESTINATION_PREFETCH } from './queues.ts';
@@ -67,10 +67,10 @@ export async function startDestinationWorker(
     }
   };
 
-  const deliver = async (delivery: Delivery, notification: Notification): Promise<void> => {
+  const deliver = async (delivery: Delivery, notification: Notification, rowTexts: RowTexts): Promise<void> => {
     if (stopping.signal.aborted) return delivery.nack(true);
     const started = performance.now();
-    const outcome = await withRetries(() => destination.send(notification), {
+    const outcome = await withRetries(() => destination.send(notification, rowTexts), {
       baseDelayMs: config.retryDelayMs,
       signal: stopping.signal,
       onRetry: (attempt, error) => log.warn({ notificationId: notification.Id, attempt }, `attempt ${attempt} failed: ${error}`),
@@ -83,7 +83,7 @@ export async function startDestinationWorker(
     // Stopping between attempts is not a failure of the destination: the message goes back to its
     // queue and is tried again after the restart, under the same Id.
     if (outcome.aborted) return delivery.nack(true);
-    const stored = await storeAsFailed(notification, serializeNotification(notification), outcome.error, outcome.attempts);
+    const stored = await storeAsFailed(notification, serializeNotification(notification, rowTexts), outcome.error, outcome.attempts);
     if (stored) delivery.ack();
     else delivery.nack(true);
   };
@@ -108,9 +108,9 @@ export async function startDestinationWorker(
     let lane: string;
     let work: () => Promise<void>;
     try {
-      const notification = parseQueueMessage(delivery.body.toString('utf8')).notification;
+      const { notification, rowTexts } = readQueueMessage(delivery.body.toString('utf8'));
       lane = notification.Query;
-      work = () => deliver(delivery, notification);
+      work = () => deliver(delivery, notification, rowTexts);
     } catch (err) {
       lane = '\u0000unreadable';
       work = () => unreadable(delivery, err);
