@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getFailed } from '../../src/dispatch/failed-store.ts';
 import { PRIMARY_SINGLE_ACTIVE } from '../../src/dispatch/queues.ts';
 import { resendFailed } from '../../src/dispatch/resend.ts';
-import type { RunningRole } from '../../src/engine/role.ts';
-import { startHttpReceiver, type HttpReceiver } from '../support/http-receiver.ts';
 import { useTestContext } from '../support/isolation.ts';
-import { catalogOf, eventually, tempDir, writeConfig } from './fixtures.ts';
+import { catalogOf, eventually, webhookWorkspace, writeConfig } from './fixtures.ts';
 import { DispatchHarness } from './harness.ts';
 
 /**
@@ -20,31 +18,13 @@ const AMOUNTS = 'T-Amounts';
 const catalog = catalogOf({ [AMOUNTS]: ['CustomerID', 'Amount', 'Tiny', 'Big', 'Doc', 'Note'] });
 const TICKS = '638465233453014192';
 
-let dir: string;
-let removeDir: () => Promise<void>;
-const receivers: HttpReceiver[] = [];
-let dispatcher: RunningRole | undefined;
+const ws = webhookWorkspace('exact');
 
 beforeAll(() => harness.open());
 afterAll(() => harness.close());
-beforeEach(async () => {
-  ({ dir, remove: removeDir } = await tempDir('exact'));
-});
-afterEach(async () => {
-  await dispatcher?.stop();
-  dispatcher = undefined;
-  await Promise.all(receivers.splice(0).map((r) => r.close()));
-  await removeDir();
-});
-
-async function receiver(...args: Parameters<typeof startHttpReceiver>): Promise<HttpReceiver> {
-  const r = await startHttpReceiver(...args);
-  receivers.push(r);
-  return r;
-}
 
 async function hook(name: string, address: string, extra: Record<string, unknown> = {}): Promise<void> {
-  await writeConfig(dir, 'destinations', name, { name, type: 'webhook', address, inquiries: [{ inquiry: AMOUNTS }], ...extra });
+  await writeConfig(ws.dir, 'destinations', name, { name, type: 'webhook', address, inquiries: [{ inquiry: AMOUNTS }], ...extra });
 }
 
 // Row texts as capture writes them: numeric with its scale, tiny and huge numbers, json columns as
@@ -71,11 +51,11 @@ async function publish(): Promise<string> {
 
 describe('exact row values', () => {
   it('a webhook gets every row text as it was published, all rows or only the pairs whose tracked column changed', async () => {
-    const all = await receiver();
-    const tracked = await receiver();
+    const all = await ws.receiver();
+    const tracked = await ws.receiver();
     await hook('all', all.url);
     await hook('tracked', tracked.url, { inquiries: [{ inquiry: AMOUNTS, trackAllFields: false, fields: ['Amount'] }] });
-    dispatcher = await harness.start(dir, catalog, ['all', 'tracked']);
+    ws.dispatcher = await harness.start(ws.dir, catalog, ['all', 'tracked']);
     const id = await publish();
 
     const [allGot] = await all.waitFor(1);
@@ -86,9 +66,9 @@ describe('exact row values', () => {
   });
 
   it('a failing webhook stores the exact payload in failed_notifications, and a resend sends it unchanged', async () => {
-    const broken = await receiver(() => 500);
+    const broken = await ws.receiver(() => 500);
     await hook('broken', broken.url, { retryDelayMs: 10 });
-    dispatcher = await harness.start(dir, catalog, ['broken']);
+    ws.dispatcher = await harness.start(ws.dir, catalog, ['broken']);
     const id = await publish();
     const expected = payload(id, [c1After, c2After, c3], [c1Before, c2Before]);
 
@@ -99,12 +79,12 @@ describe('exact row values', () => {
       return rows[0] && getFailed(t.pool, rows[0].id);
     }, 'a failed_notifications row');
     expect(stored.payload).toBe(expected);
-    await dispatcher.stop();
-    dispatcher = undefined;
+    await ws.dispatcher.stop();
+    ws.dispatcher = undefined;
 
     broken.setReply(() => 200);
     const outcome = await resendFailed(
-      { dir, pool: t.pool, commerceQueue: t.names.commerceQueue, broker: () => Promise.resolve(harness.broker) },
+      { dir: ws.dir, pool: t.pool, commerceQueue: t.names.commerceQueue, broker: () => Promise.resolve(harness.broker) },
       stored,
     );
     expect(outcome).toEqual({ ok: true });

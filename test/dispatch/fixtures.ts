@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 import type { Broker } from '../../src/broker/broker.ts';
 import { PRIMARY_SINGLE_ACTIVE } from '../../src/dispatch/queues.ts';
+import type { RunningRole } from '../../src/engine/role.ts';
 import type { InquiryCatalog } from '../../src/inquiry/catalog.ts';
 import { serializeEnvelope, ticksFromDate, type NotificationEnvelope, type ResultRow, type RowKey } from '../../src/notification.ts';
+import { startHttpReceiver, type HttpReceiver } from '../support/http-receiver.ts';
 
 /** Shared by the dispatch tests: folders of destination files, envelopes, polling. */
 export function catalogOf(inquiries: Record<string, string[]>): InquiryCatalog {
@@ -68,3 +71,38 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
 }
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
+
+/**
+ * A test file's webhook workspace: a fresh --dir for each test, and the HTTP receivers and the
+ * dispatcher a test starts, all stopped and removed after it.
+ */
+export function webhookWorkspace(label: string): {
+  readonly dir: string;
+  dispatcher: RunningRole | undefined;
+  receiver(...args: Parameters<typeof startHttpReceiver>): Promise<HttpReceiver>;
+} {
+  let dir = '';
+  let removeDir: () => Promise<void> = async () => undefined;
+  const receivers: HttpReceiver[] = [];
+  const workspace = {
+    get dir() {
+      return dir;
+    },
+    dispatcher: undefined as RunningRole | undefined,
+    async receiver(...args: Parameters<typeof startHttpReceiver>): Promise<HttpReceiver> {
+      const r = await startHttpReceiver(...args);
+      receivers.push(r);
+      return r;
+    },
+  };
+  beforeEach(async () => {
+    ({ dir, remove: removeDir } = await tempDir(label));
+  });
+  afterEach(async () => {
+    await workspace.dispatcher?.stop();
+    workspace.dispatcher = undefined;
+    await Promise.all(receivers.splice(0).map((r) => r.close()));
+    await removeDir();
+  });
+  return workspace;
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PushcdcError } from '../../src/errors.ts';
 import { readArray, readObject, skipWhitespace, valueEnd } from '../../src/json-text.ts';
+import { prng } from '../support/model-workload.ts';
 
 /**
  * The JSON value scanner that keeps row texts exact: boundaries of values, array elements and object
@@ -108,17 +109,8 @@ describe('readObject', () => {
 });
 
 describe('generated JSON texts', () => {
-  /** mulberry32: a fixed seed, so a failure repeats. */
-  function random(seed: number): () => number {
-    let a = seed;
-    return () => {
-      a = (a + 0x6d2b79f5) | 0;
-      let t = Math.imul(a ^ (a >>> 15), 1 | a);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-  const next = random(20240320);
+  // A fixed seed, so a failure repeats.
+  const next = prng(20240320);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
   const space = () => pick(['', '', '', ' ', '\n  ', '\t', '\r\n']);
   const NUMBERS = ['0', '-0', '7.000000', '0.0000001', '1e21', '1E+21', '-2.5e-300', '12345678901234567890.123456789', '100'];

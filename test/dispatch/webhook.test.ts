@@ -1,10 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningRole } from '../../src/engine/role.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serializeNotification, type NotificationEnvelope } from '../../src/notification.ts';
 import { runCli } from '../support/cli.ts';
-import { startHttpReceiver, type HttpReceiver } from '../support/http-receiver.ts';
 import { useTestContext } from '../support/isolation.ts';
-import { catalogOf, envelope, eventually, publishEnvelopes, tempDir, writeConfig } from './fixtures.ts';
+import { catalogOf, envelope, eventually, publishEnvelopes, webhookWorkspace, writeConfig } from './fixtures.ts';
 import { DispatchHarness } from './harness.ts';
 
 /**
@@ -16,31 +14,13 @@ const harness = new DispatchHarness(t);
 const CUSTOMERS = 'T-Customers';
 const catalog = catalogOf({ [CUSTOMERS]: ['CustomerID', 'Name', 'City', 'Balance'] });
 
-let dir: string;
-let removeDir: () => Promise<void>;
-const receivers: HttpReceiver[] = [];
-let dispatcher: RunningRole | undefined;
+const ws = webhookWorkspace('webhook');
 
 beforeAll(() => harness.open());
 afterAll(() => harness.close());
-beforeEach(async () => {
-  ({ dir, remove: removeDir } = await tempDir('webhook'));
-});
-afterEach(async () => {
-  await dispatcher?.stop();
-  dispatcher = undefined;
-  await Promise.all(receivers.splice(0).map((r) => r.close()));
-  await removeDir();
-});
-
-async function receiver(...args: Parameters<typeof startHttpReceiver>): Promise<HttpReceiver> {
-  const r = await startHttpReceiver(...args);
-  receivers.push(r);
-  return r;
-}
 
 async function hook(name: string, address: string, extra: Record<string, unknown> = {}): Promise<void> {
-  await writeConfig(dir, 'destinations', name, {
+  await writeConfig(ws.dir, 'destinations', name, {
     name,
     type: 'webhook',
     address,
@@ -50,7 +30,7 @@ async function hook(name: string, address: string, extra: Record<string, unknown
 }
 
 async function start(destinations: string[]): Promise<void> {
-  dispatcher = await harness.start(dir, catalog, destinations);
+  ws.dispatcher = await harness.start(ws.dir, catalog, destinations);
 }
 
 const publish = (...envelopes: NotificationEnvelope[]) => publishEnvelopes(harness.broker, t.names.primaryQueue, envelopes);
@@ -60,7 +40,7 @@ const idOf = (body: string) => (JSON.parse(body) as { Id: string }).Id;
 describe('webhook destination', () => {
   it('POSTs the exact SPEC payload with the configured headers', async () => {
     process.env.TEST_DISPATCH_TOKEN = 'tok-123';
-    const r = await receiver();
+    const r = await ws.receiver();
     await hook('exact', r.url, { headers: { Authorization: 'Bearer ${TEST_DISPATCH_TOKEN}', 'X-Tenant': 'acme', 'content-type': 'text/plain' } });
     await start(['exact']);
     const n = envelope(
@@ -85,8 +65,8 @@ describe('webhook destination', () => {
   });
 
   it('field tracking: an untracked column change reaches only the track-all destination', async () => {
-    const tracked = await receiver();
-    const all = await receiver();
+    const tracked = await ws.receiver();
+    const all = await ws.receiver();
     await hook('tracked', tracked.url, { inquiries: [{ inquiry: CUSTOMERS, trackAllFields: false, fields: ['City'] }] });
     await hook('all', all.url);
     await start(['tracked', 'all']);
@@ -105,7 +85,7 @@ describe('webhook destination', () => {
   });
 
   it('a receiver answering 500 four times then 200 gets the notification on the 5th attempt, once', async () => {
-    const r = await receiver((_req, i) => (i < 4 ? 500 : 200));
+    const r = await ws.receiver((_req, i) => (i < 4 ? 500 : 200));
     await hook('flaky', r.url, { retryDelayMs: 40 });
     await start(['flaky']);
     const n = envelope(CUSTOMERS, { inserted: [customer('C9', 'Flaky', 'Oslo')] });
@@ -124,7 +104,7 @@ describe('webhook destination', () => {
   });
 
   it('always 500: stored as failed with a system event, then `pushcdc failed resend` delivers it', async () => {
-    const r = await receiver(() => 500);
+    const r = await ws.receiver(() => 500);
     await hook('broken', r.url, { retryDelayMs: 10 });
     await start(['broken']);
     const n = envelope(CUSTOMERS, { inserted: [customer('C7', 'Broken', 'Oslo')] });
@@ -148,23 +128,23 @@ describe('webhook destination', () => {
     expect(events.rows[0]!.level).toBe('warning');
     expect(events.rows[0]!.message).toContain(`destination broken`);
     expect(events.rows[0]!.message).toContain(`failed notification ${row.id}`);
-    await dispatcher!.stop();
-    dispatcher = undefined;
+    await ws.dispatcher!.stop();
+    ws.dispatcher = undefined;
     expect(r.requests).toHaveLength(5);
 
-    const listed = await runCli(['failed', 'list', '--json', '--dir', dir], t.env);
+    const listed = await runCli(['failed', 'list', '--json', '--dir', ws.dir], t.env);
     expect(listed.stderr).toBe('');
     expect(listed.code).toBe(0);
     expect((JSON.parse(listed.stdout) as { id: string; destination: string }[]).filter((f) => f.id === row.id)).toMatchObject([{ destination: 'broken' }]);
 
     // Still down: the resend says so, exits 1 and keeps the row.
-    const again = await runCli(['failed', 'resend', row.id, '--dir', dir], t.env);
+    const again = await runCli(['failed', 'resend', row.id, '--dir', ws.dir], t.env);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`failed notification ${row.id} to broken failed again`);
     expect((await t.pool.query('SELECT attempts FROM pushcdc.failed_notifications WHERE id = $1', [row.id])).rows).toEqual([{ attempts: 6 }]);
 
     r.setReply(() => 200);
-    const resent = await runCli(['failed', 'resend', row.id, '--dir', dir], t.env);
+    const resent = await runCli(['failed', 'resend', row.id, '--dir', ws.dir], t.env);
     expect(resent.stderr).toBe('');
     expect(resent.code).toBe(0);
     expect(resent.stdout).toContain(`sent failed notification ${row.id}`);
@@ -173,24 +153,24 @@ describe('webhook destination', () => {
     expect(r.requests[6]!.headers['content-type']).toBe('application/json');
     expect((await t.pool.query('SELECT 1 FROM pushcdc.failed_notifications WHERE id = $1', [row.id])).rows).toEqual([]);
 
-    const unknown = await runCli(['failed', 'resend', row.id, '--dir', dir], t.env);
+    const unknown = await runCli(['failed', 'resend', row.id, '--dir', ws.dir], t.env);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain(`no failed notification with id ${row.id}`);
-    const unknownDelete = await runCli(['failed', 'delete', 'abc', '--dir', dir], t.env);
+    const unknownDelete = await runCli(['failed', 'delete', 'abc', '--dir', ws.dir], t.env);
     expect(unknownDelete.code).toBe(1);
     expect(unknownDelete.stderr).toContain('no failed notification with id abc');
   });
 
   it('stop() drains: the delivery under way finishes and is not repeated after a restart', async () => {
-    const r = await receiver(() => ({ status: 200, delayMs: 600 }));
+    const r = await ws.receiver(() => ({ status: 200, delayMs: 600 }));
     await hook('drained', r.url);
     await start(['drained']);
     const inFlight = envelope(CUSTOMERS, { inserted: [customer('D1', 'Drain', 'Oslo')] });
     await publish(inFlight);
     await r.waitFor(1);
     const stopping = performance.now();
-    await dispatcher!.stop();
-    dispatcher = undefined;
+    await ws.dispatcher!.stop();
+    ws.dispatcher = undefined;
     // It waited for the answer (600 ms after the request arrived) instead of dropping the attempt.
     expect(performance.now() - stopping).toBeGreaterThan(400);
 
@@ -204,9 +184,9 @@ describe('webhook destination', () => {
   });
 
   it('a dead destination does not delay a healthy one', async () => {
-    const hanging = await receiver(() => 'hang');
-    const refusing = await receiver(() => 500);
-    const healthy = await receiver();
+    const hanging = await ws.receiver(() => 'hang');
+    const refusing = await ws.receiver(() => 500);
+    const healthy = await ws.receiver();
     await hook('dead-hang', hanging.url, { timeoutMs: 3_000, retryDelayMs: 100 });
     await hook('dead-500', refusing.url, { retryDelayMs: 1_000 });
     await hook('healthy', healthy.url);
