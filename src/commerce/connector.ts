@@ -49,6 +49,11 @@ export interface Processor {
   externModifiedAt?(externId: string): Promise<string | null>;
   /** Fetches what a webhook announced (webhook bodies are thin: a scope and an id). */
   importRecord?(hook: LocalRecord, link: SyncLink): Promise<ImportOutcome>;
+  /**
+   * The fetched storefront record (ImportOutcome.received) as a local record in the entity's push
+   * inquiry columns, for the ERP writer; throws InvalidRecordError when it cannot be mapped.
+   */
+  localRecord?(received: unknown): LocalRecord;
 }
 
 /** Where storefront webhooks call us back, and the values they must echo (SPEC section 7). */
@@ -68,6 +73,8 @@ export interface Connector {
   /** The processor's `content` of the record; undefined when the processor has none. */
   contentOf(entity: EntityName, record: LocalRecord): unknown;
   processHook(entity: EntityName, hook: LocalRecord, link: SyncLink): Promise<ImportOutcome>;
+  /** The processor's `localRecord` of a fetched record; undefined when the processor maps none back. */
+  localRecordOf(entity: EntityName, received: unknown): LocalRecord | undefined;
   /** Null when the storefront cannot tell (or the processor does not ask). */
   externModifiedAt(entity: EntityName, externId: string): Promise<string | null>;
 }

@@ -74,9 +74,11 @@ export async function prepareRecord(pool: Pool, input: PrepareInput): Promise<Pr
        pending_sync = true,
        sync_in_process = EXCLUDED.sync_in_process AND s.status <> 'aborted',
        -- A late, older message (redelivered after a failure) must not replace a newer pending version.
-       pending_payload = CASE WHEN s.pending_ts IS NULL OR EXCLUDED.pending_ts >= s.pending_ts
+       -- Nothing pending (the last sync took it): the message's version is the one, whatever its stamp;
+       -- an import's storefront time and an export's commit time are not comparable on one row.
+       pending_payload = CASE WHEN s.pending_payload IS NULL OR s.pending_ts IS NULL OR EXCLUDED.pending_ts >= s.pending_ts
                               THEN EXCLUDED.pending_payload ELSE s.pending_payload END,
-       pending_ts = GREATEST(s.pending_ts, EXCLUDED.pending_ts),
+       pending_ts = CASE WHEN s.pending_payload IS NULL THEN EXCLUDED.pending_ts ELSE GREATEST(s.pending_ts, EXCLUDED.pending_ts) END,
        direction = EXCLUDED.direction,
        last_operation = EXCLUDED.last_operation,
        updated_at = now()

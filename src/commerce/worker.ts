@@ -11,12 +11,15 @@ import type { RecordBatch } from './pipeline.ts';
 import { RealtimeGate } from './realtime-gate.ts';
 import { InvalidRecordError } from './record-fields.ts';
 import { contentHash } from './hash.ts';
+import { erpWriterFor } from './erp/writer.ts';
+import { importIntoErp } from './import-erp.ts';
 import { externIdOf, prepareRecord, recordExported, recordUnchanged, recordFailure, recordFinal, recordImportFetched, type PreparedRow } from './sync-status.ts';
 
 /**
  * What happens to one record once its delay is over (the ERP's commerce thread): check the store,
  * entity and real-time status; write the record to sync_status as prepared; in prepare-and-process
- * mode pick the direction and call the storefront through the connector; record the outcome. The
+ * mode pick the direction and call the storefront through the connector (an import also writes the
+ * fetched record into the ERP where the entity has an ERP writer: import-erp.ts); record the outcome. The
  * batch's deliveries are acknowledged only after that write. A database error rejects (the pipeline
  * requeues the messages); a storefront error is the record's outcome (`failed` / `aborted`).
  */
@@ -168,10 +171,26 @@ export class CommerceWorker {
     }
     if (row.status === 'aborted') return 'aborted';
     if (config.realtimeMode === 'prepare') return 'prepared';
+    const connector = this.connector(store);
+    const writer = erpWriterFor(entity);
     try {
-      const fetched = await this.connector(store).processHook(entity, row.payload, { externId: row.externId });
-      await recordImportFetched(this.options.pool, row.id, fetched);
-      return 'prepared';
+      const fetched = await connector.processHook(entity, row.payload, { externId: row.externId });
+      const record = writer ? connector.localRecordOf(entity, fetched.received) : undefined;
+      if (!writer || !record) {
+        // No ERP writer for this entity (or the connector maps none back): the fetched record waits, prepared.
+        await recordImportFetched(this.options.pool, row.id, fetched);
+        return 'prepared';
+      }
+      return await importIntoErp(this.options.pool, {
+        store: store.name,
+        entity,
+        config,
+        rowId: row.id,
+        fetched,
+        record,
+        writer,
+        contentOf: (local) => connector.contentOf(entity, local),
+      });
     } catch (err) {
       return this.failed(row, config, `${entity} ${m.externId} (store ${store.name})`, 'import', err);
     }

@@ -320,29 +320,6 @@ describe('direction, outcomes and imports', () => {
     expect([...sim.customers.values()].find((c) => c.email === 'late@example.com')).toMatchObject({ first_name: 'Newer', last_name: 'Version' });
   });
 
-  it('a webhook message (import) fetches the storefront record into sync_status', async () => {
-    const customer = sim.addCustomer({ email: 'hooked@example.com', first_name: 'Hook', last_name: 'Ed' });
-    await publish(broker, t.names.commerceQueue, [
-      {
-        store: 'ext',
-        entity: 'Customer',
-        direction: 'import',
-        externId: String(customer.id),
-        operation: 'upsert',
-        payload: { scope: 'store/customer/updated', store_id: '1', data: { type: 'customer', id: customer.id } },
-        at: new Date().toISOString(),
-      },
-    ]);
-    const { rows } = await waitFor('the import row', async () => {
-      const r = await t.pool.query<{ status: string; last_operation: string; extern_description: string; pending_payload: { email: string } }>(
-        `SELECT status, last_operation, extern_description, pending_payload FROM pushcdc.sync_status WHERE store = 'ext' AND extern_id = $1`,
-        [String(customer.id)],
-      );
-      return r.rows[0]?.last_operation === 'import-fetched' && r;
-    });
-    expect(rows[0]).toMatchObject({ status: 'prepared', extern_description: 'Hook Ed <hooked@example.com>', pending_payload: { email: 'hooked@example.com' } });
-  });
-
   it('a malformed message is dropped with an error event, not redelivered forever', async () => {
     await broker.publish(t.names.commerceQueue, [{ body: '{"store":"proc","entity":"Customer"}' }]);
     await waitFor('the error event', async () => {

@@ -100,7 +100,7 @@ export class BigCommerceSimulator {
   readonly products = new Map<number, SimProduct>();
   readonly hooks = new Map<number, SimHook>();
   readonly orders = new Map<number, SimOrder>();
-  readonly orderProducts = new Map<number, { id: number; sku: string; quantity: number }[]>();
+  readonly orderProducts = new Map<number, ({ id: number; sku: string; quantity: number } & Json)[]>();
   readonly orderAddresses = new Map<number, { id: number }[]>();
   readonly shipments = new Map<number, Json[]>();
   /** The absolute adjustments received, in order. */
@@ -168,6 +168,11 @@ export class BigCommerceSimulator {
     return customer;
   }
 
+  /** An address entered on the storefront for an existing customer (first_name, last_name, address1, city, country_code required). */
+  addCustomerAddress(customerId: number, fields: Json): SimAddress {
+    return this.addAddress({ ...fields, customer_id: customerId });
+  }
+
   addProduct(fields: { sku: string; name?: string }): SimProduct {
     const product: SimProduct = {
       id: this.nextId++,
@@ -184,9 +189,24 @@ export class BigCommerceSimulator {
     return product;
   }
 
-  /** An order placed on the storefront, with its products and one shipping address. */
-  addOrder(products: { sku: string; quantity: number }[]): SimOrder {
-    const order: SimOrder = { id: this.nextId++, status_id: 11, status: ORDER_STATUSES[11]!, date_modified: new Date().toUTCString() };
+  /**
+   * An order placed on the storefront, with its products and one shipping address. `fields` adds or
+   * overrides order fields (customer_id: 0 is a guest checkout); products may carry price_ex_tax,
+   * total_ex_tax and name as the v2 API sends them.
+   */
+  addOrder(products: ({ sku: string; quantity: number } & Json)[], fields: Json = {}): SimOrder {
+    const now = new Date().toUTCString();
+    const order: SimOrder = {
+      id: this.nextId++,
+      status_id: 11,
+      status: ORDER_STATUSES[11]!,
+      customer_id: 0,
+      currency_code: 'USD',
+      total_inc_tax: '0.0000',
+      date_created: now,
+      date_modified: now,
+      ...fields,
+    };
     this.orders.set(order.id, order);
     this.orderProducts.set(order.id, products.map((p) => ({ id: this.nextId++, ...p })));
     this.orderAddresses.set(order.id, [{ id: this.nextId++ }]);

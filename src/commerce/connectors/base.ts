@@ -52,6 +52,10 @@ export abstract class ConnectorBase implements Connector {
     return processor.importRecord(hook, link);
   }
 
+  localRecordOf(entity: EntityName, received: unknown): LocalRecord | undefined {
+    return this.processors.get(entity)?.localRecord?.(received);
+  }
+
   async externModifiedAt(entity: EntityName, externId: string): Promise<string | null> {
     const processor = this.processors.get(entity);
     return processor?.externModifiedAt ? processor.externModifiedAt(externId) : null;

@@ -2,12 +2,14 @@ import { PushcdcError } from '../../../errors.ts';
 import type { ExportOutcome, ImportOutcome, LocalRecord, Processor, SyncLink } from '../../connector.ts';
 import { compact, requiredText, textField } from '../../record-fields.ts';
 import type { BigCommerceClient, V3Envelope } from './client.ts';
+import { customerLocalRecord } from './customer-local.ts';
 
 /**
  * Customer ⇄ `/v3/customers` with its address (`/v3/customers/addresses`). Export columns (the
  * BC-PUSH-Customers inquiry, looked up by several spellings): CustomerID, CustomerName, Email,
  * FirstName/LastName (else split from the contact or customer name), Phone, AddressLine1/2, City,
- * State, PostalCode, Country. Matching before create: the customer's email (`email:in`).
+ * State, PostalCode, Country. Matching before create: the customer's email (`email:in`). Imports
+ * fetch the customer with its addresses and map it back to those columns (customer-local.ts).
  */
 interface BcCustomer {
   id: number;
@@ -148,6 +150,10 @@ export class CustomerProcessor implements Processor {
       received: customer,
       description: `${customer.first_name} ${customer.last_name} <${customer.email}>`,
     };
+  }
+
+  localRecord(received: unknown): LocalRecord {
+    return customerLocalRecord(received);
   }
 
   private async findByEmail(email: string): Promise<BcCustomer | undefined> {

@@ -2,11 +2,13 @@ import { PushcdcError } from '../../../errors.ts';
 import type { ExportOutcome, ImportOutcome, LocalRecord, Processor, SyncLink } from '../../connector.ts';
 import { InvalidRecordError, requiredText, textField } from '../../record-fields.ts';
 import type { BigCommerceClient } from './client.ts';
+import { orderLocalRecord } from './order-local.ts';
 
 /**
  * SalesOrder status → `PUT /v2/orders/{id}` `{status_id}`. Orders come from the storefront, so the
  * local order carries the storefront's order id (ExternRef); an order entered in the ERP has none
- * and is invalid for export. Imports fetch `GET /v2/orders/{id}` for the order webhooks.
+ * and is invalid for export. Imports fetch `GET /v2/orders/{id}` and its products for the order
+ * webhooks and map them to a sales order with lines (order-local.ts).
  */
 export interface BcOrder {
   id: number;
@@ -64,15 +66,21 @@ export class SalesOrderProcessor implements Processor {
     return order.date_modified ? new Date(order.date_modified).toISOString() : null;
   }
 
+  localRecord(received: unknown): LocalRecord {
+    return orderLocalRecord(received);
+  }
+
   async importRecord(hook: LocalRecord, link: SyncLink): Promise<ImportOutcome> {
     const data = (hook.data ?? {}) as { id?: unknown };
     const id = String(data.id ?? link.externId ?? '');
     if (!id) throw new PushcdcError('STOREFRONT', 'the order webhook carries no order id');
     const order = await this.client.get<BcOrder>(`/v2/orders/${encodeURIComponent(id)}`);
+    // The lines, for the ERP's sales order (v2 answers an order without products with 204: no body).
+    const products = (await this.client.get<unknown[] | undefined>(`/v2/orders/${encodeURIComponent(id)}/products`)) ?? [];
     return {
       externId: String(order.id),
       externModifiedAt: order.date_modified ? new Date(order.date_modified).toISOString() : null,
-      received: order,
+      received: { ...order, products },
       description: `order ${order.id}: ${order.status ?? order.status_id}`,
     };
   }
