@@ -67,7 +67,7 @@ export function explainInquiry(inquiry: CompiledInquiry, schema: string, scans: 
  */
 function lookupLines(scans: TableScan[] | { failed: string }): string[] {
   if ('failed' in scans) return [`Lookups by key: could not be checked (${scans.failed})`];
-  if (scans.length === 0) return ['Lookups by key: every one goes through an index (a batch reads only the rows it needs)'];
+  if (scans.length === 0) return ['Lookups by key: every one goes through an index (a batch reads only the rows it needs; a one-page table may be read whole, at no more cost)'];
   return [
     'Lookups by key: some read a whole table, in every batch that needs them, for want of an index to look its rows up by',
     '(index the columns the join conditions read):',
