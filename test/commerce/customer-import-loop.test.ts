@@ -6,7 +6,7 @@ import { bigCommerceHookMessage } from '../../src/commerce/hook-message.ts';
 import { setRealtimeStatus } from '../../src/commerce/realtime-state.ts';
 import { BigCommerceSimulator } from '../support/bigcommerce-simulator.ts';
 import { EngineProcess } from '../support/engine-process.ts';
-import { useTestContext } from '../support/isolation.ts';
+import { deleteQueues, useTestContext } from '../support/isolation.ts';
 import { engineContext, makeDir, publish, waitFor } from './harness.ts';
 
 /**
@@ -51,6 +51,8 @@ afterAll(async () => {
   await broker?.close();
   await sim?.close();
   await removeDir?.();
+  // The commerce destination's own queue (the context deletes primaryQueue and commerceQueue).
+  await deleteQueues([`${t.names.primaryQueue}.commerce`]);
 });
 
 describe('import → capture → export echo', () => {
