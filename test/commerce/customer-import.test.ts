@@ -1,15 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/broker/broker.ts';
-import { bigCommerceHookMessage } from '../../src/commerce/hook-message.ts';
 import type { CommerceMessage } from '../../src/commerce/message.ts';
 import { setRealtimeStatus } from '../../src/commerce/realtime-state.ts';
 import { createCommerceRole, type RunningCommerce } from '../../src/commerce/role.ts';
 import { BigCommerceSimulator, type SimCustomer } from '../support/bigcommerce-simulator.ts';
 import { useTestContext } from '../support/isolation.ts';
-import { engineContext, exportMessage, makeDir, publish, waitFor } from './harness.ts';
+import { bigCommerceHooks, engineContext, exportMessage, makeDir, publish, shippedInquirySql, waitFor } from './harness.ts';
 
 /**
  * Customer import in prepare-and-process mode (SPEC section 7): a BigCommerce customer webhook ends
@@ -49,8 +45,7 @@ beforeAll(async () => {
   await setRealtimeStatus(t.pool, 'xprim', 'Customer', 'import', 'running');
   // An ERP customer numbered C000041: new customers continue the numbering.
   await t.pool.query(`INSERT INTO customer (customer_cd, name, email) VALUES ('C000041', 'Seeded Ltd', 'seeded@example.com')`);
-  const text = await readFile(path.join(import.meta.dirname, '../../inquiries/BC-PUSH-Customers.sql'), 'utf8');
-  inquirySql = text.trim().replace(/;\s*$/, '');
+  inquirySql = await shippedInquirySql('BC-PUSH-Customers');
   role = await createCommerceRole({ prefetch: 100 })(ctx);
 });
 
@@ -61,17 +56,10 @@ afterAll(async () => {
   await removeDir?.();
 });
 
-let hookSeconds = Math.floor(Date.now() / 1000);
+const hooks = bigCommerceHooks(() => sim.storeHash, 1);
 
 /** The commerceQueue message the webhook receiver makes of a BigCommerce customer callback. */
-function hook(store: string, customerId: number): CommerceMessage {
-  // Always a later second than the storefront's last change (created_at has second precision).
-  hookSeconds = Math.max(hookSeconds + 1, Math.ceil(Date.now() / 1000) + 1);
-  const body = { producer: `stores/${sim.storeHash}`, hash: randomUUID(), created_at: hookSeconds, store_id: '1', scope: 'store/customer/updated', data: { type: 'customer', id: customerId } };
-  const message = bigCommerceHookMessage(store, body);
-  if (!message) throw new Error('the hook body made no message');
-  return message;
-}
+const hook = (store: string, customerId: number): CommerceMessage => hooks(store, 'store/customer/updated', 'customer', customerId);
 
 /** A change on the storefront: a later date_modified. */
 function touch(customer: SimCustomer): void {

@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -6,6 +7,7 @@ import type { Broker } from '../../src/broker/broker.ts';
 import { RabbitMqBroker } from '../../src/broker/rabbitmq.ts';
 import { loadEnv } from '../../src/config/env.ts';
 import type { CommerceMessage } from '../../src/commerce/message.ts';
+import { bigCommerceHookMessage } from '../../src/commerce/hook-message.ts';
 import { setRealtimeStatus } from '../../src/commerce/realtime-state.ts';
 import type { EngineContext } from '../../src/engine/role.ts';
 import { rootLogger } from '../../src/log.ts';
@@ -111,4 +113,26 @@ export function customerRow(id: string, name: string, email: string, city = 'Osl
     PostalCode: '0150',
     Country: 'NO',
   };
+}
+
+/**
+ * BigCommerce callbacks as the webhook receiver turns them into commerceQueue messages, each
+ * `created_at` a later second than the one before and at least `leadSeconds` past now: the
+ * storefront's stamps have second precision, and a callback must come after the change it reports.
+ */
+export function bigCommerceHooks(storeHash: () => string, leadSeconds: number): (store: string, scope: string, type: string, id: number) => CommerceMessage {
+  let seconds = Math.floor(Date.now() / 1000);
+  return (store, scope, type, id) => {
+    seconds = Math.max(seconds + 1, Math.ceil(Date.now() / 1000) + leadSeconds);
+    const body = { producer: `stores/${storeHash()}`, hash: randomUUID(), created_at: seconds, store_id: '1', scope, data: { type, id } };
+    const message = bigCommerceHookMessage(store, body);
+    if (!message) throw new Error('the hook body made no message');
+    return message;
+  };
+}
+
+/** A shipped push inquiry's SELECT (inquiries/<name>.sql), without its closing semicolon: to query it as a subquery. */
+export async function shippedInquirySql(name: string): Promise<string> {
+  const text = await readFile(path.join(import.meta.dirname, '../../inquiries', `${name}.sql`), 'utf8');
+  return text.trim().replace(/;\s*$/, '');
 }

@@ -1,15 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/broker/broker.ts';
-import { bigCommerceHookMessage } from '../../src/commerce/hook-message.ts';
 import type { CommerceMessage } from '../../src/commerce/message.ts';
 import { setRealtimeStatus } from '../../src/commerce/realtime-state.ts';
 import { createCommerceRole, type RunningCommerce } from '../../src/commerce/role.ts';
 import { BigCommerceSimulator, type SimCustomer } from '../support/bigcommerce-simulator.ts';
 import { useTestContext } from '../support/isolation.ts';
-import { engineContext, exportMessage, makeDir, publish, waitFor } from './harness.ts';
+import { bigCommerceHooks, engineContext, exportMessage, makeDir, publish, shippedInquirySql, waitFor } from './harness.ts';
 
 /**
  * SalesOrder import in prepare-and-process mode: a BigCommerce order webhook ends with a sales order
@@ -56,8 +52,7 @@ beforeAll(async () => {
   await t.pool.query(
     `INSERT INTO sales_order (order_type, order_nbr, customer_id, order_date) SELECT 'SO', '000007', customer_id, date '2026-01-01' FROM customer WHERE customer_cd = 'C000001'`,
   );
-  const text = await readFile(path.join(import.meta.dirname, '../../inquiries/BC-PUSH-Orders.sql'), 'utf8');
-  inquirySql = text.trim().replace(/;\s*$/, '');
+  inquirySql = await shippedInquirySql('BC-PUSH-Orders');
   role = await createCommerceRole({ prefetch: 100 })(ctx);
 });
 
@@ -68,16 +63,9 @@ afterAll(async () => {
   await removeDir?.();
 });
 
-let hookSeconds = Math.floor(Date.now() / 1000);
-
-function hook(orderId: number): CommerceMessage {
-  // A later second than the order's last change (v2 dates and created_at have second precision).
-  hookSeconds = Math.max(hookSeconds + 1, Math.ceil(Date.now() / 1000) + 3);
-  const body = { producer: `stores/${sim.storeHash}`, hash: randomUUID(), created_at: hookSeconds, store_id: '1', scope: 'store/order/updated', data: { type: 'order', id: orderId } };
-  const message = bigCommerceHookMessage('shop', body);
-  if (!message) throw new Error('the hook body made no message');
-  return message;
-}
+// A later second than the order's last change (v2 dates and created_at have second precision).
+const hooks = bigCommerceHooks(() => sim.storeHash, 3);
+const hook = (orderId: number): CommerceMessage => hooks('shop', 'store/order/updated', 'order', orderId);
 
 interface OrderSyncRow {
   local_id: string | null;

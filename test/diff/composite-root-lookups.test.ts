@@ -9,6 +9,7 @@ import { readDiffRows } from '../support/diff-rows.ts';
 import { diffSession, plansWithState } from '../support/diff-state.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { useTestContext } from '../support/isolation.ts';
+import type { AnalyzedPlanNode } from '../support/analyzed-plan.ts';
 
 /**
  * An inquiry with an inner join keeps a support view, and its fresh rows are read from the support
@@ -59,17 +60,8 @@ afterAll(async () => {
   await project?.cleanup();
 });
 
-/** A node of `EXPLAIN (ANALYZE, FORMAT JSON)`, as far as this reads it. */
-interface PlanNode {
-  'Relation Name'?: string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-}
-
 /** The rows every scan of `table` in the plan read: returned or filtered out, over all its loops. */
-function rowsRead(node: PlanNode, table: string): number {
+function rowsRead(node: AnalyzedPlanNode, table: string): number {
   const own = node['Relation Name'] === table ? (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops'] : 0;
   return own + (node.Plans ?? []).reduce((n, child) => n + rowsRead(child, table), 0);
 }
@@ -101,7 +93,7 @@ describe('an inquiry with a support view and a root key of several columns', () 
         expect(expected.length).toBeGreaterThan(0);
         await client.query(`UPDATE sales_order SET status = 'H' WHERE order_type = 'SO' AND order_nbr IN ('000007', '000008')`);
         await client.query(`PREPARE orders_diff(text[], text[]) AS ${diffSql(plan, 'roots')}`);
-        const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+        const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: AnalyzedPlanNode }] }>(
           `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE orders_diff('{SO,SO}', '{000007,000008}')`,
         );
         const root = rows[0]!['QUERY PLAN'][0].Plan;

@@ -8,6 +8,7 @@ import { readDiffRows } from '../support/diff-rows.ts';
 import { diffSession, plansWithState } from '../support/diff-state.ts';
 import { createProjectDir, type ProjectDir } from '../support/files.ts';
 import { useTestContext } from '../support/isolation.ts';
+import type { AnalyzedPlanNode } from '../support/analyzed-plan.ts';
 
 /**
  * The diff of an inquiry with a support view reads its fresh rows from the support view and the
@@ -62,17 +63,8 @@ afterAll(async () => {
   await project?.cleanup();
 });
 
-/** A node of `EXPLAIN (ANALYZE, FORMAT JSON)`, as far as this reads it. */
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  Plans?: PlanNode[];
-}
-
 /** Every node of the plan that handled more than `limit` rows over all its loops. */
-function busyNodes(node: PlanNode, limit: number): string[] {
+function busyNodes(node: AnalyzedPlanNode, limit: number): string[] {
   const handled = node['Actual Rows'] * node['Actual Loops'];
   const own = handled > limit ? [`${node['Node Type']}${node['Relation Name'] ? ` on ${node['Relation Name']}` : ''}: ${node['Actual Rows']} rows x ${node['Actual Loops']} loops`] : [];
   return [...own, ...(node.Plans ?? []).flatMap((child) => busyNodes(child, limit))];
@@ -110,7 +102,7 @@ describe('the diff of an inquiry with a support view', () => {
             await client.query(`UPDATE ${root.table} SET ${root.change} WHERE (${keys}) IN (${chosen})`);
             await client.query(`PREPARE batch_diff(${arrays.map(() => 'text[]').join(', ')}) AS ${diffSql(plan, 'roots')}`);
             const literals = arrays.map((a) => `'{${a.map((k) => `"${k}"`).join(',')}}'`).join(', ');
-            const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+            const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: AnalyzedPlanNode }] }>(
               `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE batch_diff(${literals})`,
             );
             expect(busyNodes(rows[0]!['QUERY PLAN'][0].Plan, ROWS_PER_ROOT * batch)).toEqual([]);
