@@ -49,6 +49,12 @@ export function numberField(record: LocalRecord, names: readonly string[], what:
   return n;
 }
 
+/** A value of a storefront's JSON as text: a number's digits, a string trimmed; null when blank or of another kind. */
+export function scalarText(value: unknown): string | null {
+  if (typeof value === 'number') return String(value);
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
+}
+
 /** Drops undefined members so request bodies carry only what the record has. */
 export function compact<T extends Record<string, unknown>>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;

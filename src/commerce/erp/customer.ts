@@ -2,7 +2,7 @@ import type { PoolClient } from '../../db/pool.ts';
 import { PushcdcError } from '../../errors.ts';
 import type { LocalRecord } from '../connector.ts';
 import { textField } from '../record-fields.ts';
-import { nextCustomerCode } from './customer-code.ts';
+import { nextNumber } from './numbering.ts';
 import type { ErpRecord, ErpWrite, ErpWriter } from './writer.ts';
 
 /**
@@ -96,7 +96,7 @@ export class CustomerWriter implements ErpWriter {
     }
     if (id === undefined || code === null) {
       // Not in the ERP: a new customer (under its linked code when the ERP lost the linked one).
-      code ??= await nextCustomerCode(client);
+      code ??= await nextNumber(client, { name: 'customer', table: 'customer', column: 'customer_cd', prefix: 'C' });
       const { rows } = await client.query<{ customer_id: number }>(
         'INSERT INTO customer (customer_cd, name, email) VALUES ($1, $2, $3) RETURNING customer_id',
         [code, f.name, f.email],

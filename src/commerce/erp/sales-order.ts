@@ -2,7 +2,7 @@ import type { PoolClient } from '../../db/pool.ts';
 import { PushcdcError } from '../../errors.ts';
 import type { LocalRecord } from '../connector.ts';
 import { InvalidRecordError, textField } from '../record-fields.ts';
-import { nextOrderNbr } from './order-number.ts';
+import { nextNumber } from './numbering.ts';
 import type { ErpRecord, ErpWrite, ErpWriter } from './writer.ts';
 
 /**
@@ -76,7 +76,10 @@ export class SalesOrderWriter implements ErpWriter {
     if (!found || key === undefined) {
       // Not in the ERP: a new order (under its linked number when the ERP lost the linked one).
       const customerId = await this.customer(client, link.store, textField(record, ['CustomerExternID']) ?? '');
-      key ??= { type: ORDER_TYPE, nbr: await nextOrderNbr(client, ORDER_TYPE) };
+      key ??= {
+        type: ORDER_TYPE,
+        nbr: await nextNumber(client, { name: `${ORDER_TYPE} order`, table: 'sales_order', column: 'order_nbr', prefix: '', scope: { column: 'order_type', value: ORDER_TYPE } }),
+      };
       await client.query(
         `INSERT INTO sales_order (order_type, order_nbr, customer_id, status, order_date, currency_id, order_total, extern_ref)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,

@@ -1,5 +1,5 @@
 import type { LocalRecord } from '../../connector.ts';
-import { InvalidRecordError } from '../../record-fields.ts';
+import { InvalidRecordError, scalarText as text } from '../../record-fields.ts';
 
 /**
  * The import side of customer.ts: a storefront customer as `GET /v3/customers?include=addresses`
@@ -17,11 +17,6 @@ interface BcAddressIn {
   state_or_province?: unknown;
   postal_code?: unknown;
   country_code?: unknown;
-}
-
-function text(value: unknown): string | null {
-  if (typeof value === 'number') return String(value);
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
 }
 
 function addressColumns(address: BcAddressIn | undefined): LocalRecord {

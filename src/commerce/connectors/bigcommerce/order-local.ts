@@ -1,5 +1,5 @@
 import type { LocalRecord } from '../../connector.ts';
-import { InvalidRecordError } from '../../record-fields.ts';
+import { InvalidRecordError, scalarText as text } from '../../record-fields.ts';
 
 /**
  * The import side of order.ts: a storefront order (`GET /v2/orders/{id}` with its
@@ -24,11 +24,6 @@ export interface OrderLine {
   UnitPrice: string;
   ExtAmount: string;
   Description: string | null;
-}
-
-function text(value: unknown): string | null {
-  if (typeof value === 'number') return String(value);
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
 }
 
 /** Money and quantities stay decimal strings (the API sends "12.5000"): no rounding through doubles. */
