@@ -3,8 +3,8 @@ import type { Logger } from '../log.ts';
 import { freshSql, type InquiryPlan } from './plan.ts';
 
 /**
- * Stored state per inquiry: its life cycle. Tables keep 20% free space per page (fillfactor 80):
- * a diff rewrites `__row`, which no index covers, so the update can stay on its page (HOT) without
+ * Stored state per inquiry: its life cycle. Pages keep free space (see BUILD_FILLFACTOR): a diff
+ * rewrites `__row`, which no index covers, so the update can stay on its page (HOT) without
  * touching the indexes. A new inquiry starts from its current rows (no
  * notification); a changed definition rebuilds; a removed one is dropped. The registry records which
  * definition each state was built from. Building reads in chunks of root keys inside one snapshot,
@@ -12,6 +12,20 @@ import { freshSql, type InquiryPlan } from './plan.ts';
  * progress is visible; indexes and statistics come after the bulk load (without statistics the
  * planner scans the whole state on every batch).
  */
+
+/**
+ * A state is built with its pages this full, then keeps STEADY_FILLFACTOR for the rows added later.
+ * PostgreSQL prunes a page (a WAL record, and its tuples moved together) whenever a read finds its
+ * free space below the table's fillfactor reserve (10% at least) and a dead row on it. Built at the
+ * same fillfactor it keeps, every page is at that mark after its first rewrite, so a diff pruned
+ * about one page per row it rewrote — a WAL record for the walsender to read and discard beside each
+ * HOT update. Built emptier than the reserve, a page takes about fifteen rewrites (of 150-byte rows)
+ * before its first prune. Measured, 20,000 roots of a million-row state, rewritten a batch at a
+ * time: 8,300 prune records a batch → none, the diff session's CPU 290 → 260 ms; the state's
+ * files are 1.3× larger (134 → 176 MB).
+ */
+const BUILD_FILLFACTOR = 60;
+const STEADY_FILLFACTOR = 90;
 
 /** Roots per chunk at most, and how often progress is logged. */
 const BUILD_CHUNK_ROOTS = 50_000;
@@ -101,7 +115,7 @@ export async function buildState(pool: Pool, stateSchema: string, plan: InquiryP
     await client.query(
       `CREATE TABLE ${plan.stateTable} (${plan.hidden
         .map((h) => `${quoteIdent(h.name)} ${h.type}${h.alias === plan.rootHidden[0]!.alias ? ' NOT NULL' : ''}`)
-        .join(', ')}, __visible boolean NOT NULL, __row text) WITH (fillfactor = 80)`,
+        .join(', ')}, __visible boolean NOT NULL, __row text) WITH (fillfactor = ${BUILD_FILLFACTOR})`,
     );
     await client.query(`DELETE FROM ${registry} WHERE name = $1`, [plan.inquiry.name]);
   });
@@ -167,6 +181,7 @@ export async function buildState(pool: Pool, stateSchema: string, plan: InquiryP
     reader.release();
   }
   await inTransaction(pool, async (client) => {
+    await client.query(`ALTER TABLE ${plan.stateTable} SET (fillfactor = ${STEADY_FILLFACTOR})`);
     const rootIndexColumns = plan.rootHidden.map((h) => quoteIdent(h.name)).join(', ');
     await client.query(`CREATE INDEX ON ${plan.stateTable} (${rootIndexColumns})`);
     for (const t of plan.inquiry.tables.slice(1)) {

@@ -62,9 +62,11 @@ function insertInto(stateSchema: string, seq: string | null): { columns: string;
     : { columns: `INSERT INTO ${outboxTable(stateSchema)} (seq, inquiry, notification_id, payload) OVERRIDING SYSTEM VALUE`, values: `${seq}, ` };
 }
 
-/** What an outbox insert returns: each row's id and seq, and its payload's bytes when `withBodies`. */
-const returning = (withBodies: boolean) =>
-  `RETURNING notification_id::text AS id, seq::text AS seq${withBodies ? ", convert_to(payload, 'UTF8') AS body" : ''}`;
+/**
+ * What an outbox insert returns: each row's id and seq, and its payload's bytes when `withBodies`
+ * (text in binary format: its bytes in the client encoding, which node-postgres sets to UTF-8).
+ */
+const returning = (withBodies: boolean) => `RETURNING notification_id::text AS id, seq::text AS seq${withBodies ? ', payload AS body' : ''}`;
 
 /**
  * One session's rows of an inquiry as one notification: part $6 (from 0) of $7. $4 inquiry, $5

@@ -135,6 +135,17 @@ describe('the payload', () => {
     expect(copies.every((c) => c.envelope.notification.Id === id)).toBe(true);
   });
 
+  it('a payload read back from the outbox leaves as the UTF-8 it was written, characters beyond ASCII included', async () => {
+    const id = '6d0e6bc2-6f8e-4c53-9a55-1c5e3f9b0c12';
+    const payload = `{"notification":{"Inserted":[{"ID":7,"City":"Zürich – 東京 🚚"}],"Deleted":[],"Query":"Items","CompanyId":"Company","Id":"${id}","TimeStamp":1,"AdditionalInfo":{}},"timeStamp":"1","keys":{"Inserted":[["7"]],"Deleted":[]},"lsn":"0/0"}`;
+    const schema = `${ctx.names.stateSchema}_utf8`;
+    await ensureOutbox(ctx.pool, schema);
+    await insertOutbox(ctx.pool, schema, [{ inquiry: 'Items', notificationId: id, payload }]);
+    expect(await new OutboxRelay(ctx.pool, capture.broker, schema, ctx.names.primaryQueue, rootLogger).drainOnce()).toBe(1);
+    await reader.waitFor(() => reader.messages.some((m) => m.messageId === id));
+    expect(reader.messages.find((m) => m.messageId === id)!.raw).toBe(payload);
+  });
+
   it('is stored in the outbox lz4-compressed, and a big one leaves the outbox as it was written', async () => {
     const { rows } = await ctx.pool.query<{ storage: string; compression: string }>(
       `SELECT attstorage AS storage, attcompression AS compression FROM pg_attribute

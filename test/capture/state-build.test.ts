@@ -109,4 +109,19 @@ describe('building a starting state', () => {
     const { rows: row } = await ctx.pool.query<{ row: string }>(`SELECT __row AS row FROM ${ratios.stateTable} WHERE "${ratios.rootHidden[0]!.name}" = ${ITEMS - 10}`);
     expect(row[0]!.row).toBe(`{"id":${ITEMS - 10},"ratio":50}`);
   });
+
+  it('leaves room on every page for many rewrites, and keeps the least reserve that makes pages prunable', async () => {
+    const items = (await plans()).get('Items')!;
+    await syncStates(ctx.pool, ctx.names.stateSchema, [items], rootLogger);
+    // Per page: its rows' bytes (tuple and line pointer). Built this full, a page takes many HOT
+    // rewrites before its free space falls under the reserve, where every read would prune it.
+    const { rows: pages } = await ctx.pool.query<{ fullest: number; pages: number }>(
+      `SELECT max(bytes)::int AS fullest, count(*)::int AS pages
+         FROM (SELECT (ctid::text::point)[0] AS page, sum(pg_column_size(s.*) + 4) AS bytes FROM ${items.stateTable} s GROUP BY 1) p`,
+    );
+    expect(pages[0]!.pages).toBeGreaterThan(10);
+    expect(pages[0]!.fullest).toBeLessThanOrEqual(0.6 * 8192);
+    const { rows: options } = await ctx.pool.query<{ options: string[] }>(`SELECT reloptions AS options FROM pg_class WHERE oid = $1::regclass`, [items.stateTable]);
+    expect(options[0]!.options).toEqual(['fillfactor=90']);
+  });
 });
